@@ -1,0 +1,3 @@
+"""fdp: the Financial Data Platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,62 @@
+"""The rejected-rows store: every row kept out of the lake, with the rule that kept it out.
+
+Layout (the one place it is defined)::
+
+    rejected/stage=<quality|cleanse>/ingest_date=<YYYY-MM-DD>/rejected.parquet
+
+A row is a ``StockRecord`` plus ``stage``, ``rule`` and ``reason``. Each (stage, date) object
+is replaced whole and atomically, so re-running a stage for a date never duplicates rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from fdp.config import Settings
+from fdp.records import StockRecord, check
+from fdp.storage import filesystem, parquet_bytes, put_bytes, read_parquet
+
+REJECTED = "rejected"
+STAGES = ("quality", "cleanse")
+EXTRA_COLUMNS: dict[str, pl.DataType] = {
+    "stage": pl.String(),
+    "rule": pl.String(),
+    "reason": pl.String(),
+}
+
+
+def rejected_schema() -> pl.Schema:
+    return pl.Schema({**StockRecord.polars_schema(), **EXTRA_COLUMNS})
+
+
+def _path(settings: Settings, stage: str, ingest_date: dt.date) -> str:
+    if stage not in STAGES:
+        raise ValueError(f"unknown rejection stage {stage!r}; expected one of {STAGES}")
+    return settings.path(
+        REJECTED, f"stage={stage}", f"ingest_date={ingest_date}", "rejected.parquet"
+    )
+
+
+def write_rejected(settings: Settings, stage: str, ingest_date: dt.date, rows: pl.DataFrame) -> str:
+    """Replace the rejected rows of (stage, date) with ``rows`` (StockRecord + rule, reason)."""
+    check(StockRecord, rows, origin=f"rejected rows of {stage}")
+    table = rows.with_columns(pl.lit(stage).alias("stage")).select(rejected_schema().names())
+    fs, path = filesystem(_path(settings, stage, ingest_date))
+    put_bytes(fs, path, parquet_bytes(table.to_arrow()))
+    return str(fs.unstrip_protocol(path))
+
+
+def read_rejected(
+    settings: Settings, ingest_date: dt.date, stage: str | None = None
+) -> pl.DataFrame:
+    """The rejected rows of one date (all stages unless ``stage`` is given)."""
+    frames = []
+    for s in STAGES if stage is None else (stage,):
+        fs, path = filesystem(_path(settings, s, ingest_date))
+        if fs.exists(path):
+            frames.append(pl.DataFrame(read_parquet(fs, path)))
+    if not frames:
+        return pl.DataFrame(schema=rejected_schema())
+    return pl.concat(frames)

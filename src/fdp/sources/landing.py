@@ -1,0 +1,145 @@
+"""The raw zone: vendor bytes exactly as received, one object per (source, date, symbol).
+
+Layout (the one place it is defined)::
+
+    raw/source=<source>/ingest_date=<YYYY-MM-DD>/symbol=<SYM>.json        the bytes
+    raw/source=<source>/ingest_date=<YYYY-MM-DD>/symbol=<SYM>.meta.json   fetched_at, url, sha256
+    raw/source=<source>/ingest_date=<YYYY-MM-DD>/part-<NNNNN>.parquet     bulk bars (simulator)
+
+Landing the same key again replaces only that object, atomically (write aside, then
+rename; a single PUT on object stores). Nothing else is ever modified or deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+import polars as pl
+import pyarrow as pa
+
+from fdp.config import Settings
+from fdp.errors import ConfigError
+from fdp.records import TICKER_RE, Frame, StockRecord
+from fdp.sources.vendor_json import parse_daily
+from fdp.storage import filesystem, parquet_bytes, put_bytes, read_parquet
+
+RAW = "raw"
+SOURCES = ("simulator", "alpha_vantage")
+
+
+@dataclass(frozen=True, slots=True)
+class LandedObject:
+    """Where an object landed and what was recorded beside it."""
+
+    path: str
+    source: str
+    ingest_date: str
+    symbol: str
+    fetched_at: str
+    url: str | None
+    sha256: str
+    rows: int
+    size: int
+
+
+class RawZone:
+    """Read and append to the raw zone under ``settings.data_dir`` (local or ``s3://``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.fs, self.root = filesystem(settings.path(RAW))
+
+    def batch_dir(self, source: str, ingest_date: dt.date) -> str:
+        if source not in SOURCES:
+            raise ConfigError(f"unknown source {source!r}; expected one of {SOURCES}")
+        return f"{self.root}/source={source}/ingest_date={ingest_date.isoformat()}"
+
+    def object_path(self, source: str, ingest_date: dt.date, symbol: str) -> str:
+        if not TICKER_RE.match(symbol):
+            raise ConfigError(f"invalid ticker {symbol!r}: expected {TICKER_RE.pattern}")
+        return f"{self.batch_dir(source, ingest_date)}/symbol={symbol}.json"
+
+    def land(
+        self,
+        source: str,
+        ingest_date: dt.date,
+        symbol: str,
+        payload: bytes,
+        *,
+        rows: int,
+        url: str | None = None,
+    ) -> LandedObject:
+        """Store ``payload`` untouched for (source, date, symbol), with its metadata beside it."""
+        path = self.object_path(source, ingest_date, symbol)
+        landed = LandedObject(
+            path=self.uri(path),
+            source=source,
+            ingest_date=ingest_date.isoformat(),
+            symbol=symbol,
+            fetched_at=dt.datetime.now(dt.UTC).isoformat(),
+            url=url,
+            sha256=hashlib.sha256(payload).hexdigest(),
+            rows=rows,
+            size=len(payload),
+        )
+        self._put(path, payload)
+        self._put(path.removesuffix(".json") + ".meta.json", orjson.dumps(asdict(landed)))
+        return landed
+
+    def land_parquet(self, source: str, ingest_date: dt.date, table: pa.Table, part: int) -> str:
+        """Store one part of a bulk batch as Parquet (atomically, like every object)."""
+        path = f"{self.batch_dir(source, ingest_date)}/part-{part:05d}.parquet"
+        self._put(path, parquet_bytes(table))
+        return str(self.uri(path))
+
+    def metadata(self, source: str, ingest_date: dt.date, symbol: str) -> dict[str, Any]:
+        path = self.object_path(source, ingest_date, symbol).removesuffix(".json") + ".meta.json"
+        return dict(orjson.loads(self.fs.cat_file(path)))
+
+    def json_objects(self, source: str, ingest_date: dt.date) -> list[str]:
+        """Paths of the JSON objects of one batch, sorted (metadata files excluded)."""
+        return sorted(
+            p
+            for p in self._list(self.batch_dir(source, ingest_date))
+            if p.endswith(".json") and not p.endswith(".meta.json")
+        )
+
+    def parquet_objects(self, source: str, ingest_date: dt.date) -> list[str]:
+        return sorted(
+            p for p in self._list(self.batch_dir(source, ingest_date)) if p.endswith(".parquet")
+        )
+
+    def read_batch(self, source: str, ingest_date: dt.date) -> Frame[StockRecord]:
+        """Every bar landed for (source, date), parsed into ``StockRecord``s."""
+        frames = [
+            parse_daily(
+                self.fs.cat_file(p),
+                source_file=self.uri(p),
+                ingest_date=ingest_date,
+            ).df
+            for p in self.json_objects(source, ingest_date)
+        ]
+        frames += [self._read_parquet(p) for p in self.parquet_objects(source, ingest_date)]
+        if not frames:
+            return Frame.empty(StockRecord)
+        return Frame(StockRecord, pl.concat(frames), origin=self.batch_dir(source, ingest_date))
+
+    def _read_parquet(self, path: str) -> pl.DataFrame:
+        table = read_parquet(self.fs, path)
+        return Frame(StockRecord, pl.DataFrame(table), origin=self.uri(path)).df
+
+    def _list(self, directory: str) -> list[str]:
+        if not self.fs.exists(directory):
+            return []
+        return [str(p) for p in self.fs.ls(directory, detail=False)]
+
+    def uri(self, path: str) -> str:
+        """A path of this zone as a URL (``file://``, ``s3://``) for messages and metadata."""
+        return str(self.fs.unstrip_protocol(path))
+
+    def _put(self, path: str, data: bytes) -> None:
+        put_bytes(self.fs, path, data)

@@ -1,0 +1,71 @@
+"""Shared fixtures: an isolated data directory, and the real services integration tests need.
+
+A test that needs PostgreSQL or Java skips with a loud reason when the service is absent;
+with ``FDP_REQUIRE_ALL=1`` (as in CI) the skip becomes a failure, so CI never hides a test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from fdp.config import Settings
+
+REQUIRE_ALL = os.environ.get("FDP_REQUIRE_ALL") == "1"
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test, or fail it when every integration test is required."""
+    if REQUIRE_ALL:
+        pytest.fail(f"FDP_REQUIRE_ALL=1 but {reason}", pytrace=False)
+    pytest.skip(f"SKIPPED LOUDLY: {reason}")
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's FDP_* settings or writes under ./data."""
+    for name in list(os.environ):
+        if name.startswith("FDP_") and name not in ("FDP_REQUIRE_ALL", "FDP_TEST_POSTGRES_URL"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FDP_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=str(tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of a reachable PostgreSQL (``FDP_TEST_POSTGRES_URL`` or 127.0.0.1:5432)."""
+    url = os.environ.get("FDP_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if not _port_open(parsed.hostname or "127.0.0.1", parsed.port or 5432):
+        unavailable(f"no PostgreSQL at {parsed.hostname}:{parsed.port} (set FDP_TEST_POSTGRES_URL)")
+    return url
+
+
+@pytest.fixture(scope="session")
+def java_home() -> str:
+    """Java for a local Spark, found on the PATH or through JAVA_HOME."""
+    java = shutil.which("java") or (
+        os.environ.get("JAVA_HOME") and str(Path(os.environ["JAVA_HOME"], "bin", "java"))
+    )
+    if not java or not Path(java).exists():
+        unavailable("no Java on the PATH or in JAVA_HOME (needed for Spark)")
+    return str(java)
