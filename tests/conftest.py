@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,25 @@ def java_home() -> str:
     if not java or not Path(java).exists():
         unavailable("no Java on the PATH or in JAVA_HOME (needed for Spark)")
     return str(java)
+
+
+@pytest.fixture(scope="session")
+def spark(java_home: str) -> Iterator[object]:
+    """One local Spark session for the whole test run (it takes 6-10 s to start)."""
+    from fdp.spark_session import build_session
+
+    session = build_session("local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session", params=["polars", pytest.param("spark", marks=pytest.mark.spark)])
+def engine(request: pytest.FixtureRequest) -> object:
+    """Each transform engine in turn (engine-facing tests run one body per engine)."""
+    from fdp.engines import get_engine
+
+    if request.param == "spark":
+        from fdp.engines._spark import SparkEngine
+
+        return SparkEngine(request.getfixturevalue("spark"))
+    return get_engine(request.param)

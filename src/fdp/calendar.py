@@ -62,3 +62,12 @@ def last_sessions(end: dt.date, count: int, exchange: str = EXCHANGE) -> list[dt
     if count > hi:
         raise ConfigError(f"fewer than {count} {exchange} sessions before {end}")
     return [d.item() for d in all_[hi - count : hi]]
+
+
+def next_sessions(start: dt.date, count: int, exchange: str = EXCHANGE) -> list[dt.date]:
+    """The ``count`` sessions starting on or after ``start``."""
+    all_ = _all_sessions(exchange)
+    lo = int(np.searchsorted(all_, np.datetime64(start), side="left"))
+    if lo + count > len(all_):
+        raise ConfigError(f"fewer than {count} {exchange} sessions from {start} in the calendar")
+    return [d.item() for d in all_[lo : lo + count]]

@@ -7,10 +7,10 @@ task can run a stage against any data directory or warehouse by building its own
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Engine = Literal["polars", "spark"]
 
@@ -33,7 +33,34 @@ class Settings(BaseSettings):
     alphavantage_calls_per_minute: int = Field(5, gt=0)
     alphavantage_calls_per_day: int = Field(25, gt=0)
     http_timeout_s: float = Field(30.0, gt=0)
+    alphavantage_rate_window_s: float = Field(
+        60.0, gt=0, description="window of the per-minute quota (shortened in tests)"
+    )
+    http_max_retries: int = Field(4, ge=0, description="retries of a transient HTTP failure")
+    http_backoff_base_s: float = Field(1.0, gt=0, description="first retry's backoff ceiling")
+    http_backoff_max_s: float = Field(60.0, gt=0, description="cap of the exponential backoff")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint for s3:// data dirs (MinIO, LocalStack, moto)"
+    )
+    aws_region: str | None = Field(None, description="AWS region for S3 and Secrets Manager")
+    secrets_endpoint_url: str | None = Field(
+        None, description="Secrets Manager endpoint (LocalStack, moto); AWS's when unset"
+    )
+    warehouse_attempts: int = Field(5, gt=0, description="tries per warehouse connect or load")
+    warehouse_retry_base_s: float = Field(
+        0.5, ge=0, description="first backoff delay; doubles per attempt, capped at 30 s"
+    )
     seed: int = 42
+    symbols: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="symbols a run covers (comma-separated); the demo preset's when empty"
+    )
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(s.strip().upper() for s in value.split(",") if s.strip())
+        return value
 
     @model_validator(mode="after")
     def _default_warehouse(self) -> Settings:

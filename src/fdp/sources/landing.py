@@ -2,18 +2,21 @@
 
 Layout (the one place it is defined)::
 
-    raw/source=<source>/ingest_date=<YYYY-MM-DD>/symbol=<SYM>.json        the bytes
-    raw/source=<source>/ingest_date=<YYYY-MM-DD>/symbol=<SYM>.meta.json   fetched_at, url, sha256
-    raw/source=<source>/ingest_date=<YYYY-MM-DD>/part-<NNNNN>.parquet     bulk bars (simulator)
+    raw/source=<source>/ingest_date=<YYYY-MM-DD>/symbol=<SYM>.json       the bytes
+    raw/source=<source>/ingest_date=<YYYY-MM-DD>/symbol=<SYM>.meta.json  fetch time, url, sha256
+    raw/source=<source>/ingest_date=<YYYY-MM-DD>/part-<NNNNN>.parquet    bulk bars (simulator)
 
 Landing the same key again replaces only that object, atomically (write aside, then
-rename; a single PUT on object stores). Nothing else is ever modified or deleted.
+rename; a single PUT on object stores). Nothing else is ever modified or deleted. Landing
+bytes identical to those already stored writes nothing, so a re-run leaves the zone exactly
+as the first run left it (metadata included). URLs are stored with their secrets redacted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,6 +32,14 @@ from fdp.storage import filesystem, parquet_bytes, put_bytes, read_parquet
 
 RAW = "raw"
 SOURCES = ("simulator", "alpha_vantage")
+
+_SECRET_PARAM = re.compile(r"(?i)([?&](?:apikey|api_key|key|token|secret|password)=)[^&#\s\"']*")
+REDACTED = "***"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the values of secret-bearing query parameters (``apikey``, ...) masked."""
+    return _SECRET_PARAM.sub(rf"\g<1>{REDACTED}", url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +62,7 @@ class RawZone:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.fs, self.root = filesystem(settings.path(RAW))
+        self.fs, self.root = filesystem(settings.path(RAW), settings)
 
     def batch_dir(self, source: str, ingest_date: dt.date) -> str:
         if source not in SOURCES:
@@ -72,23 +83,48 @@ class RawZone:
         *,
         rows: int,
         url: str | None = None,
+        fetched_at: dt.datetime | None = None,
     ) -> LandedObject:
-        """Store ``payload`` untouched for (source, date, symbol), with its metadata beside it."""
+        """Store ``payload`` untouched for (source, date, symbol), with its metadata beside it.
+
+        When the stored object already holds these exact bytes nothing is written and the
+        stored metadata (first fetch time) is returned.
+        """
         path = self.object_path(source, ingest_date, symbol)
+        sha256 = hashlib.sha256(payload).hexdigest()
+        stored = self._unchanged(path, sha256)
+        if stored is not None:
+            return stored
+        when = fetched_at or dt.datetime.now(dt.UTC)
+        if when.tzinfo is None:
+            raise ValueError("fetched_at must be timezone-aware (UTC)")
         landed = LandedObject(
             path=self.uri(path),
             source=source,
             ingest_date=ingest_date.isoformat(),
             symbol=symbol,
-            fetched_at=dt.datetime.now(dt.UTC).isoformat(),
-            url=url,
-            sha256=hashlib.sha256(payload).hexdigest(),
+            fetched_at=when.astimezone(dt.UTC).isoformat(),
+            url=None if url is None else redact_url(url),
+            sha256=sha256,
             rows=rows,
             size=len(payload),
         )
         self._put(path, payload)
-        self._put(path.removesuffix(".json") + ".meta.json", orjson.dumps(asdict(landed)))
+        self._put(_meta_path(path), orjson.dumps(asdict(landed), option=orjson.OPT_INDENT_2))
         return landed
+
+    def _unchanged(self, path: str, sha256: str) -> LandedObject | None:
+        """The stored metadata when ``path`` and its metadata both hold ``sha256``."""
+        meta_path = _meta_path(path)
+        if not (self.fs.exists(meta_path) and self.fs.exists(path)):
+            return None
+        meta = orjson.loads(self.fs.cat_file(meta_path))
+        if (
+            meta.get("sha256") != sha256
+            or hashlib.sha256(self.fs.cat_file(path)).hexdigest() != sha256
+        ):
+            return None
+        return LandedObject(**meta)
 
     def land_parquet(self, source: str, ingest_date: dt.date, table: pa.Table, part: int) -> str:
         """Store one part of a bulk batch as Parquet (atomically, like every object)."""
@@ -97,7 +133,7 @@ class RawZone:
         return str(self.uri(path))
 
     def metadata(self, source: str, ingest_date: dt.date, symbol: str) -> dict[str, Any]:
-        path = self.object_path(source, ingest_date, symbol).removesuffix(".json") + ".meta.json"
+        path = _meta_path(self.object_path(source, ingest_date, symbol))
         return dict(orjson.loads(self.fs.cat_file(path)))
 
     def json_objects(self, source: str, ingest_date: dt.date) -> list[str]:
@@ -143,3 +179,7 @@ class RawZone:
 
     def _put(self, path: str, data: bytes) -> None:
         put_bytes(self.fs, path, data)
+
+
+def _meta_path(object_path: str) -> str:
+    return object_path.removesuffix(".json") + ".meta.json"

@@ -97,7 +97,10 @@ def parse_daily(payload: bytes, *, source_file: str, ingest_date: dt.date) -> Fr
     series = doc.get(TIME_SERIES_KEY)
     if not isinstance(series, dict):
         raise DataError(f"{source_file}: no {TIME_SERIES_KEY!r} for {symbol}")
-    return _series_frame(series, symbol=symbol, source_file=source_file, ingest_date=ingest_date)
+    if not series:
+        return Frame.empty(StockRecord)
+    raw = _series_raw(series, symbol=symbol, source_file=source_file)
+    return _typed(raw, symbol=symbol, source_file=source_file, ingest_date=ingest_date)
 
 
 def _symbol(doc: Mapping[str, Any], source_file: str) -> str:
@@ -108,11 +111,8 @@ def _symbol(doc: Mapping[str, Any], source_file: str) -> str:
     return symbol
 
 
-def _series_frame(
-    series: dict[str, Any], *, symbol: str, source_file: str, ingest_date: dt.date
-) -> Frame[StockRecord]:
-    if not series:
-        return Frame.empty(StockRecord)
+def _series_raw(series: dict[str, Any], *, symbol: str, source_file: str) -> pl.DataFrame:
+    """The strict path: bars of a decoded document as string columns named as StockRecord's."""
     first = next(iter(series.values()))
     fields = ADJUSTED_FIELDS if "5. adjusted close" in first else DAILY_FIELDS
     try:
@@ -121,20 +121,49 @@ def _series_frame(
             schema={"timestamp": pl.String, "bar": pl.Struct(dict.fromkeys(fields, pl.String))},
         ).unnest("bar")
     except (TypeError, pl.exceptions.PolarsError) as exc:
+        day = next((d for d, bar in series.items() if not isinstance(bar, dict)), None)
+        where = f"{symbol} {day}: bar is a JSON {type(series[day]).__name__}" if day else symbol
         raise DataError(
-            f"{source_file}: {symbol}: bars are not objects of strings ({exc})"
+            f"{source_file}: {where}: bars must be objects of strings ({exc})"
         ) from None
-    raw = raw.rename(fields)
-    for field in (f for f in _REQUIRED if f in raw.columns):
-        _require_present(raw, field, symbol=symbol, source_file=source_file)
-    typed = raw.select(
+    return raw.rename(fields)
+
+
+def _typed(
+    raw: pl.DataFrame, *, symbol: str, source_file: str, ingest_date: dt.date
+) -> Frame[StockRecord]:
+    """String columns to a ``StockRecord`` frame, checked.
+
+    Every column is checked in one pass; the message is built only when a check fails.
+    """
+    required = [f for f in _REQUIRED if f in raw.columns]
+    if any(raw.select(pl.col(f).null_count() for f in required).row(0)):
+        for field in required:
+            _require_present(raw, field, symbol=symbol, source_file=source_file)
+    present = [n for n in _NUMERIC if n in raw.columns]
+    cast = raw.with_columns(_numeric(n).alias(f"_{n}") for n in present)
+    bad = cast.select(
+        (pl.col(n).is_not_null() & pl.col(f"_{n}").is_null()).any().alias(n) for n in present
+    ).row(0, named=True)
+    for name in present:
+        if bad[name]:
+            _not_a_number(cast, name, symbol=symbol, source_file=source_file)
+    typed = cast.select(
         pl.lit(symbol).alias("symbol"),
         "timestamp",
-        *(_number(raw, name, symbol=symbol, source_file=source_file) for name in _NUMERIC),
+        *(
+            pl.col(f"_{n}").alias(n) if n in present else pl.lit(None, dtype).alias(n)
+            for n, dtype in _NUMERIC.items()
+        ),
         pl.lit(source_file).alias("source_file"),
         pl.lit(ingest_date).alias("ingest_date"),
     )
     return Frame(StockRecord, typed.sort("timestamp"), origin=source_file)
+
+
+def _numeric(name: str) -> pl.Expr:
+    """A vendor number string as its ``StockRecord`` type (null when it is not a number)."""
+    return pl.col(name).str.strip_chars().cast(_NUMERIC[name], strict=False)
 
 
 _NUMERIC = {
@@ -159,17 +188,8 @@ def _require_present(raw: pl.DataFrame, field: str, *, symbol: str, source_file:
         )
 
 
-def _number(raw: pl.DataFrame, name: str, *, symbol: str, source_file: str) -> pl.Series:
-    dtype = _NUMERIC[name]
-    if name not in raw.columns:
-        return pl.Series(name, [None] * raw.height, dtype=dtype)
-    text = raw[name]
-    values = text.str.strip_chars().cast(dtype, strict=False)
-    bad = text.is_not_null() & values.is_null()
-    if bad.any():
-        row = raw.filter(bad).row(0, named=True)
-        raise DataError(
-            f"{source_file}: {symbol} {row['timestamp']}: field {name!r} is not a number:"
-            f" {row[name]!r}"
-        )
-    return values.alias(name)
+def _not_a_number(cast: pl.DataFrame, name: str, *, symbol: str, source_file: str) -> None:
+    row = cast.filter(pl.col(name).is_not_null() & pl.col(f"_{name}").is_null()).row(0, named=True)
+    raise DataError(
+        f"{source_file}: {symbol} {row['timestamp']}: field {name!r} is not a number: {row[name]!r}"
+    )

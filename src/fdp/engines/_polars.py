@@ -1,0 +1,251 @@
+"""The embedded engine: cleansing and indicators on Polars, vectorised over all symbols at once.
+
+Rows are kept sorted by (symbol, trade_date) and windows are computed on whole columns; rows
+whose window would reach into the previous symbol are masked by their position in the symbol,
+which is much faster than a per-symbol ``over`` (used only where a recursion must restart).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from fdp.engines import Cleansed
+from fdp.indicators import EMAS, PERCENT, SMAS, VOLATILITY, Ema, P
+from fdp.records import (
+    TICKER_PATTERN,
+    CleansedRecord,
+    EnrichedStockRecord,
+    Frame,
+    StockRecord,
+)
+
+PRICES = ("open", "high", "low", "close", "adjusted_close")
+KEY = ["symbol", "trade_date"]
+_STATE = "_state"
+_POS = "_pos"
+_GROUP = "_group"
+"""A symbol's run id in the sorted rows: an integer ``over`` key, much cheaper than the string."""
+
+
+class PolarsEngine:
+    """The default engine; needs no server."""
+
+    name = "polars"
+
+    def cleanse(self, raw: Frame[StockRecord]) -> Cleansed:
+        df = raw.df.with_row_index("_row")
+        df = df.with_columns(
+            pl.col("symbol").str.to_uppercase().alias("_symbol"),
+            _parse_dates(df["timestamp"]).alias("trade_date"),
+        )
+        symbols = df["_symbol"].unique()
+        bad_symbols = symbols.filter(~symbols.str.contains(TICKER_PATTERN))
+        rules = [
+            (
+                "symbol_pattern",
+                pl.col("_symbol").is_in(bad_symbols.implode()),
+                pl.format("symbol {} does not match {}", "symbol", pl.lit(TICKER_PATTERN)),
+            ),
+            (
+                "trade_date",
+                pl.col("trade_date").is_null(),
+                pl.format("timestamp {} is not a YYYY-MM-DD date", "timestamp"),
+            ),
+            *(
+                (f"negative_{name}", pl.col(name) < 0, pl.format(f"{name} {{}} < 0", name))
+                for name in (*PRICES, "volume", "dividend_amount")
+            ),
+            (
+                "split_coefficient",
+                pl.col("split_coefficient") <= 0,
+                pl.format("split_coefficient {} <= 0", "split_coefficient"),
+            ),
+        ]
+        rule = pl.lit(None, pl.String)
+        reason = pl.lit(None, pl.String)
+        for name, failed, why in reversed(rules):
+            rule = pl.when(failed.fill_null(False)).then(pl.lit(name)).otherwise(rule)
+            reason = pl.when(failed.fill_null(False)).then(why).otherwise(reason)
+        df = df.with_columns(rule.alias("rule"))
+        # Reasons are formatted for the few failed rows only, not for every row.
+        failed_rows = df.filter(pl.col("rule").is_not_null()).with_columns(reason.alias("reason"))
+        kept = df.filter(pl.col("rule").is_null()).with_columns(
+            pl.lit(None, pl.String).alias("reason")
+        )
+        kept = _sorted(
+            kept, ["_symbol", "trade_date", "ingest_date", "source_file", "_row"], key="_symbol"
+        )
+        superseded = (pl.col("_symbol") == pl.col("_symbol").shift(-1)) & (
+            pl.col("trade_date") == pl.col("trade_date").shift(-1)
+        )
+        kept = kept.with_columns(superseded.fill_null(False).alias("_dup"))
+        duplicates = kept.filter("_dup").with_columns(
+            pl.lit("duplicate_key").alias("rule"),
+            pl.format(
+                "superseded by a later ingest of {} {}", "_symbol", pl.col("trade_date")
+            ).alias("reason"),
+        )
+        rows = kept.filter(~pl.col("_dup")).with_columns(
+            pl.col("_symbol").alias("symbol"),
+            pl.col("volume").fill_null(0),
+            pl.col("dividend_amount").fill_null(0.0),
+            pl.col("split_coefficient").fill_null(1.0),
+        )
+        rejected = pl.concat([failed_rows, duplicates.select(failed_rows.columns)]).sort("_row")
+        return Cleansed(
+            Frame(CleansedRecord, rows, origin="cleansed rows"),
+            rejected.select(*StockRecord.names(), "rule", "reason"),
+        )
+
+    def enrich(
+        self,
+        bars: Frame[CleansedRecord],
+        state: Frame[EnrichedStockRecord],
+        *,
+        processed_at: dt.datetime,
+    ) -> Frame[EnrichedStockRecord]:
+        bar_cols = ["symbol", "trade_date", *PRICES, "volume", "dividend_amount"]
+        new = bars.df.select(*bar_cols, "split_coefficient")
+        new = _sorted(new, KEY, key="symbol").with_columns(
+            (pl.col("close") / _later_splits()).alias(P),
+            *(pl.lit(None, pl.Float64).alias(e.column) for e in EMAS),
+            pl.lit(False).alias(_STATE),
+        )
+        old = state.df.select(new.columns[:-1]).with_columns(pl.lit(True).alias(_STATE))
+        df = new if old.is_empty() else pl.concat([old, new]).sort(KEY)
+        df = df.with_columns(_position().alias(_POS), pl.col("symbol").rle_id().alias(_GROUP))
+        df = df.with_columns(_finite(_returns()).alias("daily_return"))
+        df = df.with_columns(
+            (pl.col("high") - pl.col("low")).alias("daily_range"),
+            _finite(
+                pl.when(pl.col("close") > 0).then(
+                    (pl.col("high") - pl.col("low")) / pl.col("close") * PERCENT
+                )
+            ).alias("daily_range_pct"),
+            _finite(_volume_change()).alias("volume_change_pct"),
+            *(
+                _finite(_window(pl.col(P).rolling_mean(s.window), s.window)).alias(s.column)
+                for s in SMAS
+            ),
+            _finite(
+                _window(
+                    pl.col("daily_return").rolling_std(VOLATILITY.window, ddof=VOLATILITY.ddof),
+                    VOLATILITY.first_row,
+                )
+            ).alias(VOLATILITY.column),
+        )
+        df = df.with_columns(*(_ema_input(e) for e in EMAS))
+        df = df.with_columns(*(_ema(e) for e in EMAS)).filter(~pl.col(_STATE)).drop(_GROUP)
+        return Frame(EnrichedStockRecord, _with_calendar(df, processed_at), origin="enriched")
+
+
+def _parse_dates(timestamps: pl.Series) -> pl.Series:
+    """Vendor date strings to dates; few distinct values, so each is parsed once."""
+    distinct = timestamps.unique().drop_nulls()
+    parsed = distinct.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    return timestamps.replace_strict(distinct, parsed, default=None, return_dtype=pl.Date)
+
+
+def _sorted(df: pl.DataFrame, by: list[str], *, key: str) -> pl.DataFrame:
+    """``df`` sorted by ``by``; skipped when rows already come strictly ordered by (key, date)."""
+    if df.height < 2:
+        return df
+    sym, day = pl.col(key), pl.col("trade_date")
+    ordered = (sym > sym.shift(1)) | ((sym == sym.shift(1)) & (day > day.shift(1)))
+    if df.select(ordered.slice(1).all()).item():
+        return df
+    return df.sort(by)
+
+
+def _first_in_symbol() -> pl.Expr:
+    return (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
+
+
+def _position() -> pl.Expr:
+    """0-based row number within the symbol (rows sorted by symbol)."""
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    return index - pl.when(_first_in_symbol()).then(index).forward_fill()
+
+
+def _within_symbol_cum_sum(flag: pl.Expr) -> pl.Expr:
+    total = flag.cast(pl.Int64).cum_sum()
+    return total - pl.when(_first_in_symbol()).then(total - flag.cast(pl.Int64)).forward_fill()
+
+
+def _later_splits() -> pl.Expr:
+    """Product of the split coefficients of the later rows of the same symbol."""
+    same = pl.col("symbol") == pl.col("symbol").shift(-1)
+    nxt = pl.when(same).then(pl.col("split_coefficient").shift(-1)).otherwise(1.0)
+    return nxt.cum_prod(reverse=True).over(pl.col("symbol").rle_id())
+
+
+def _window(values: pl.Expr, first_row: int) -> pl.Expr:
+    """``values`` only where the window lies within the symbol (no partial windows)."""
+    return pl.when(pl.col(_POS) >= first_row - 1).then(values)
+
+
+def _returns() -> pl.Expr:
+    return _window((pl.col(P) / pl.col(P).shift(1) - 1) * PERCENT, 2)
+
+
+def _volume_change() -> pl.Expr:
+    previous = pl.col("volume").shift(1) * pl.col("split_coefficient")
+    return _window(pl.when(previous != 0).then((pl.col("volume") / previous - 1) * PERCENT), 2)
+
+
+def _ema_input(ema: Ema) -> pl.Expr:
+    """The EMA recursion's input: the seed at its row, then P; null before the seed.
+
+    The seed is the last stored EMA of the state rows, else the first full-window SMA.
+    """
+    state = pl.col(_STATE)
+    next_differs = (pl.col("symbol") != pl.col("symbol").shift(-1)).fill_null(True)
+    last_state = state & (next_differs | ~state.shift(-1).fill_null(False))
+    sma = _window(pl.col(P).rolling_mean(ema.span), ema.span)
+    seed = pl.when(state).then(pl.when(last_state).then(pl.col(ema.column))).otherwise(sma)
+    seeds = _within_symbol_cum_sum(seed.is_not_null())
+    x = (
+        pl.when(seed.is_not_null() & (seeds == 1))
+        .then(seed)
+        .when((seeds > 0) & ~state)
+        .then(pl.col(P))
+    )
+    return pl.struct(x.alias("x"), (seeds > 0).alias("seeded")).alias(f"_{ema.column}")
+
+
+def _ema(ema: Ema) -> pl.Expr:
+    """TA-Lib EMA over the prepared input, carried over missing P."""
+    prepared = pl.col(f"_{ema.column}").struct
+    values = prepared.field("x").ewm_mean(
+        alpha=ema.alpha, adjust=False, ignore_nulls=True, min_samples=1
+    )
+    carried = values.over(_GROUP).forward_fill()
+    return _finite(pl.when(prepared.field("seeded")).then(carried)).alias(ema.column)
+
+
+def _finite(values: pl.Expr) -> pl.Expr:
+    return pl.when(values.is_finite()).then(values)
+
+
+def _with_calendar(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:
+    day = pl.col("trade_date")
+    return df.with_columns(
+        pl.concat_str(
+            "symbol",
+            pl.lit("_"),
+            (
+                day.dt.year().cast(pl.Int32) * 10_000
+                + day.dt.month().cast(pl.Int32) * 100
+                + day.dt.day().cast(pl.Int32)
+            ).cast(pl.String),
+        ).alias("price_id"),
+        day.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("trade_timestamp"),
+        day.dt.year().cast(pl.Int32).alias("year"),
+        day.dt.quarter().cast(pl.Int32).alias("quarter"),
+        day.dt.month().cast(pl.Int32).alias("month"),
+        day.dt.day().cast(pl.Int32).alias("day"),
+        day.dt.weekday().cast(pl.Int32).alias("day_of_week"),
+        pl.lit(processed_at).cast(pl.Datetime("us", "UTC")).alias("processing_timestamp"),
+    )

@@ -1,0 +1,236 @@
+"""The curated lake: partition layout, atomic partition replace, and reads.
+
+Layout (the one place it is defined)::
+
+    curated/stock_prices/year=YYYY/month=MM/part-0.parquet       EnrichedStockRecord rows
+    curated/_changes/run_date=YYYY-MM-DD/changes.parquet         keys a run inserted or changed
+
+Each partition is one zstd Parquet file, rows sorted by (symbol, trade_date), small row groups
+so a reader filtering on symbol skips most of a file. ``year`` and ``month`` live only in the
+path (hive style): files that repeated them would clash with the path for pyarrow, Spark,
+Athena and Redshift Spectrum readers (DuckDB reads ``month=04`` as text unless given
+``hive_types``). Replacing a partition writes the new file aside under a
+hidden name (readers skip names starting with ``.``) and renames it over the old one, so a
+reader sees the old or the new partition, never half of one; on an object store a single PUT
+has the same property. A partition whose rows do not change is never rewritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import polars as pl
+import pyarrow.parquet as pq
+from fsspec import AbstractFileSystem
+
+from fdp.config import Settings
+from fdp.records import EnrichedStockRecord, Frame
+from fdp.storage import filesystem, is_local, put_bytes
+
+CURATED = "curated"
+TABLE = "stock_prices"
+CHANGES = "_changes"
+PARTITION_KEYS = ("year", "month")
+FILE_NAME = "part-0.parquet"
+KEY = list(EnrichedStockRecord.KEY)
+ROW_GROUP_ROWS = 16_384
+WRITERS = 4
+
+Partition = tuple[int, int]
+
+
+def table_url(settings: Settings) -> str:
+    return settings.path(CURATED, TABLE)
+
+
+def partition_url(settings: Settings, partition: Partition) -> str:
+    year, month = partition
+    return f"{table_url(settings)}/year={year:04d}/month={month:02d}/{FILE_NAME}"
+
+
+def changes_url(settings: Settings, run_date: dt.date) -> str:
+    return settings.path(CURATED, CHANGES, f"run_date={run_date.isoformat()}", "changes.parquet")
+
+
+def file_columns() -> list[str]:
+    """The columns stored inside a partition file (the record minus the path's keys)."""
+    return [n for n in EnrichedStockRecord.names() if n not in PARTITION_KEYS]
+
+
+def partitions(settings: Settings) -> list[Partition]:
+    """The partitions that hold a file, oldest first."""
+    fs, root = filesystem(table_url(settings))
+    found = fs.glob(f"{root}/year=*/month=*/{FILE_NAME}") if fs.exists(root) else []
+    parsed = []
+    for path in found:
+        year, month = (part.split("=", 1)[1] for part in str(path).split("/")[-3:-1])
+        parsed.append((int(year), int(month)))
+    return sorted(parsed)
+
+
+def read_partition(
+    settings: Settings, partition: Partition, symbols: Iterable[str] | None = None
+) -> pl.DataFrame:
+    """The rows of one partition (optionally only ``symbols``), as EnrichedStockRecord columns."""
+    fs, path = filesystem(partition_url(settings, partition))
+    with fs.open(path, "rb") as handle:
+        df = pl.DataFrame(pq.read_table(handle))
+    if symbols is not None:
+        # A month holds at most ~100k rows: filtering after the read is far cheaper than an
+        # Arrow ``in`` filter over thousands of symbols (a daily run asks for all of them).
+        df = df.filter(pl.col("symbol").is_in(pl.Series(list(symbols), dtype=pl.String).implode()))
+    year, month = partition
+    df = df.with_columns(
+        pl.lit(year, pl.Int32).alias("year"), pl.lit(month, pl.Int32).alias("month")
+    )
+    return df.select(EnrichedStockRecord.names())
+
+
+def scan(settings: Settings) -> pl.LazyFrame:
+    """The whole curated table, lazily, with ``year`` and ``month`` from the paths."""
+    if not partitions(settings):
+        return Frame.empty(EnrichedStockRecord).df.lazy()
+    return pl.scan_parquet(
+        f"{table_url(settings)}/**/*.parquet",
+        hive_partitioning=True,
+        hive_schema={"year": pl.Int32, "month": pl.Int32},
+    ).select(EnrichedStockRecord.names())
+
+
+def read_history(settings: Settings, wanted: pl.DataFrame, rows_before: int) -> pl.DataFrame:
+    """Per symbol of ``wanted`` (symbol, from_date): its rows from ``from_date`` on and the
+    ``rows_before`` rows before it; its whole history when ``from_date`` is null.
+
+    Partitions are read newest first, each filtered to the symbols still short of history,
+    so a daily run reads a few recent partitions and not the whole lake.
+    """
+    plan = wanted.select("symbol", "from_date")
+    pending = set(plan["symbol"].to_list())
+    have = pl.DataFrame(schema={"symbol": pl.String, "before": pl.UInt32})
+    frames = []
+    for partition in reversed(partitions(settings)):
+        if not pending:
+            break
+        rows = read_partition(settings, partition, pending)
+        frames.append(rows)
+        counts = (
+            rows.join(plan, on="symbol")
+            .filter(pl.col("trade_date") < pl.col("from_date"))
+            .group_by("symbol")
+            .len("before")
+        )
+        have = pl.concat([have, counts]).group_by("symbol").agg(pl.col("before").sum())
+        pending -= set(have.filter(pl.col("before") >= rows_before)["symbol"].to_list())
+    if not frames:
+        return Frame.empty(EnrichedStockRecord).df
+    history = pl.concat(frames).join(plan, on="symbol")
+    day, start = pl.col("trade_date"), pl.col("from_date")
+    prior = (
+        history.filter(day < start)
+        .sort(KEY)
+        .group_by("symbol", maintain_order=True)
+        .tail(rows_before)
+    )
+    recent = history.filter(start.is_null() | (day >= start))
+    return (
+        pl.concat([recent, prior.select(recent.columns)])
+        .sort(KEY)
+        .select(EnrichedStockRecord.names())
+    )
+
+
+def upsert(
+    settings: Settings,
+    rows: Frame[EnrichedStockRecord],
+    on_partition: Callable[[Partition], None] | None = None,
+) -> list[Partition]:
+    """Insert or replace ``rows`` (sorted by key) by key, rewriting each partition they touch
+    atomically."""
+    groups = rows.df.partition_by(PARTITION_KEYS, as_dict=True)
+    touched: list[Partition] = sorted((int(y), int(m)) for y, m in groups)
+    existing = set(partitions(settings))
+
+    def replace(partition: Partition) -> Partition:
+        new = groups[partition]
+        if partition in existing:
+            old = read_partition(settings, partition).join(new, on=KEY, how="anti")
+            new = pl.concat([old, new]).sort(KEY)
+        _write_partition(settings, partition, new)
+        return partition
+
+    # Encoding and compression release the GIL: partitions are written side by side.
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        for done in pool.map(replace, touched):
+            if on_partition is not None:
+                on_partition(done)
+    return touched
+
+
+def _write_partition(settings: Settings, partition: Partition, rows: pl.DataFrame) -> None:
+    buffer = io.BytesIO()
+    rows.select(file_columns()).write_parquet(
+        buffer,
+        compression="zstd",
+        compression_level=1,
+        row_group_size=ROW_GROUP_ROWS,
+        statistics=True,
+    )
+    fs, path = filesystem(partition_url(settings, partition))
+    _replace(fs, path, buffer.getvalue())
+
+
+def _replace(fs: AbstractFileSystem, path: str, data: bytes) -> None:
+    """Atomically replace ``path``; locally the temporary file is hidden from readers."""
+    if not is_local(fs):
+        put_bytes(fs, path, data)
+        return
+    directory, name = path.rsplit("/", 1)
+    fs.makedirs(directory, exist_ok=True)
+    for stale in fs.glob(f"{directory}/.{name}.*.tmp"):
+        fs.rm(stale)
+    tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
+    fs.pipe_file(tmp, data)
+    fs.mv(tmp, path)
+
+
+def write_changes(settings: Settings, run_date: dt.date, keys: pl.DataFrame) -> None:
+    """Record the (symbol, trade_date) keys run ``run_date`` inserted or recomputed; ``keys``
+    come unique and sorted (as an engine returns them), so a re-run writes the same bytes."""
+    buffer = io.BytesIO()
+    keys.select(KEY).write_parquet(buffer, compression="zstd")
+    fs, path = filesystem(changes_url(settings, run_date))
+    put_bytes(fs, path, buffer.getvalue())
+
+
+def changed_keys(settings: Settings, run_date: dt.date) -> pl.DataFrame:
+    """The keys of run ``run_date`` (empty when that run wrote no manifest)."""
+    fs, path = filesystem(changes_url(settings, run_date))
+    if not fs.exists(path):
+        return pl.DataFrame(schema={"symbol": pl.String, "trade_date": pl.Date})
+    with fs.open(path, "rb") as handle:
+        return pl.read_parquet(handle)
+
+
+def changed_rows(settings: Settings, run_date: dt.date) -> Frame[EnrichedStockRecord]:
+    """The current lake rows of the keys run ``run_date`` inserted or changed (for loaders)."""
+    keys = changed_keys(settings, run_date)
+    if keys.is_empty():
+        return Frame.empty(EnrichedStockRecord)
+    months = keys.select(
+        pl.col("trade_date").dt.year().cast(pl.Int32).alias("year"),
+        pl.col("trade_date").dt.month().cast(pl.Int32).alias("month"),
+    ).unique()
+    present = set(partitions(settings))
+    frames = [
+        read_partition(settings, p, keys["symbol"].unique().to_list())
+        for p in sorted(months.iter_rows())
+        if p in present
+    ]
+    if not frames:
+        return Frame.empty(EnrichedStockRecord)
+    rows = pl.concat(frames).join(keys, on=KEY, how="semi").sort(KEY)
+    return Frame(EnrichedStockRecord, rows, origin=changes_url(settings, run_date))

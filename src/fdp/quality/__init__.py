@@ -1,0 +1,28 @@
+"""The quality gate: the Great Expectations suite, its runner, reports and rejected rows.
+
+``run_gate`` is the stage (CLI, DAG); ``accepted_rows`` is what the transform keeps.
+"""
+
+from __future__ import annotations
+
+from fdp.quality.report import ExpectationResult, ValidationReport
+from fdp.quality.runner import (
+    QualityGateError,
+    Validation,
+    accepted_rows,
+    run_gate,
+    validate_batch,
+)
+from fdp.quality.suite import default_suite_path, load_suite
+
+__all__ = [
+    "ExpectationResult",
+    "QualityGateError",
+    "Validation",
+    "ValidationReport",
+    "accepted_rows",
+    "default_suite_path",
+    "load_suite",
+    "run_gate",
+    "validate_batch",
+]

@@ -1,0 +1,272 @@
+"""Run the suite on a batch with a real GX context, on the engine in use, then decide once.
+
+GX decides pass/fail. fdp computes each row-level rule's mask once in Polars (from the same
+suite file) to know *which* rows failed, and checks that its count equals GX's, so the
+rejected rows are exactly the ones GX counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from fdp.config import Engine, Settings
+from fdp.errors import ConfigError, TerminalError
+from fdp.quality.report import KEYS_IN_REPORT, ExpectationResult, ValidationReport, write_reports
+from fdp.quality.suite import Rule, load_suite, read_rules, suite_parameters
+from fdp.records import Frame, StockRecord
+from fdp.rejected import read_rejected, write_rejected
+from fdp.sources.landing import RawZone
+
+_STRINGS = ("symbol", "timestamp", "source_file")
+_RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
+
+
+class QualityGateError(TerminalError):
+    """The batch broke at least one rule beyond its tolerance; ``report`` says which."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        lines = [
+            f"quality gate failed for source={report.source} ingest_date={report.ingest_date}:"
+            f" {len(report.failures)} of {report.evaluated_count} rules failed"
+        ]
+        for r in report.failures:
+            count = "" if r.unexpected_count is None else f"{r.unexpected_count} unexpected"
+            pct = "" if r.unexpected_percent is None else f" ({r.unexpected_percent:.4g}%"
+            pct += "" if not pct else (f", mostly {r.mostly})" if r.mostly else ")")
+            seen = r.observed_value if r.unexpected_count is None else None
+            keys = ", ".join(f"{s} {d}" for s, d in r.failing_keys[:10])
+            more = (r.unexpected_count or 0) - min(10, len(r.failing_keys))
+            keys += f" (+{more} more)" if keys and more > 0 else ""
+            detail = "; ".join(
+                x for x in (count + pct, f"observed {seen}" if seen else "", keys) if x
+            )
+            lines.append(f"  - {r.rule} [{r.description}]: {detail}")
+        if report.html_url:
+            lines.append(f"  report: {report.html_url}")
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """A report, and the rows kept out of the lake (StockRecord + ``rule``, ``reason``)."""
+
+    report: ValidationReport
+    rejected: pl.DataFrame
+
+
+def accepted_rows(batch: Frame[StockRecord], rejected: pl.DataFrame) -> Frame[StockRecord]:
+    """The rows of ``batch`` not listed in ``rejected`` (matched on symbol, date and file)."""
+    keys = ["symbol", "timestamp", "source_file"]
+    kept = batch.df.join(rejected.select(keys).unique(), on=keys, how="anti", maintain_order="left")
+    return Frame(StockRecord, kept)
+
+
+def validate_batch(
+    batch: Frame[StockRecord],
+    *,
+    source: str,
+    ingest_date: dt.date,
+    engine: Engine = "polars",
+    spark: Any = None,
+    suite_path: Path | None = None,
+) -> Validation:
+    """Validate ``batch`` with the whole suite and collect every failure; write nothing."""
+    name, rules, _ = read_rules(suite_path)
+    data = batch.df.with_columns(pl.selectors.float().fill_nan(None))
+    row_rules = [r for r in rules if r.row_level]
+    flags = data.select(r.unexpected().alias(r.name) for r in row_rules)
+    gx_results = _run_gx(data, load_suite(suite_path), engine, spark)
+
+    results = []
+    for rule in rules:
+        found = gx_results.get(rule.name)
+        if found is None:
+            raise TerminalError(f"GX returned no result for rule {rule.name!r} of suite {name}")
+        if found.exception_info and found.exception_info.get("raised_exception"):
+            msg = found.exception_info.get("exception_message")
+            raise TerminalError(f"rule {rule.name} could not be evaluated: {msg}")
+        results.append(_result(rule, found, data, flags))
+
+    reasons = {r.name: r.description for r in row_rules}
+    bad = pl.any_horizontal(flags) if row_rules else pl.repeat(False, data.height)
+    rejected = (
+        pl.concat([batch.df, flags], how="horizontal")
+        .filter(bad)
+        .select(
+            *StockRecord.names(),
+            pl.concat_str(
+                [pl.when(pl.col(n)).then(pl.lit(n)) for n in reasons],
+                separator=";",
+                ignore_nulls=True,
+            ).alias("rule"),
+            pl.concat_str(
+                [pl.when(pl.col(n)).then(pl.lit(d)) for n, d in reasons.items()],
+                separator="; ",
+                ignore_nulls=True,
+            ).alias("reason"),
+        )
+        if row_rules
+        else batch.df.clear().with_columns(rule=pl.lit(""), reason=pl.lit(""))
+    )
+    report = ValidationReport(
+        suite=name,
+        source=source,
+        ingest_date=ingest_date,
+        engine=engine,
+        validated_at=dt.datetime.now(dt.UTC),
+        row_count=batch.df.height,
+        rejected_count=rejected.height,
+        expectations=results,
+    )
+    return Validation(report, rejected)
+
+
+def run_gate(
+    settings: Settings,
+    source: str,
+    ingest_date: dt.date,
+    *,
+    engine: Engine | None = None,
+    spark: Any = None,
+) -> ValidationReport:
+    """Validate the raw batch of (source, date); keep its rejected rows and reports.
+
+    Writes only the rejected-rows store and the reports, then raises ``QualityGateError``
+    if any rule failed beyond its tolerance. Safe to re-run: both are replaced whole.
+    """
+    zone = RawZone(settings)
+    batch = zone.read_batch(source, ingest_date)
+    engine = engine or settings.engine
+    if engine == "spark" and spark is None:
+        spark = spark_session()
+    done = validate_batch(batch, source=source, ingest_date=ingest_date, engine=engine, spark=spark)
+    _store_rejected(settings, zone.uri(zone.batch_dir(source, ingest_date)), ingest_date, done)
+    json_url, html_url = write_reports(settings, done.report)
+    report = replace(done.report, json_url=json_url, html_url=html_url)
+    if not report.success:
+        raise QualityGateError(report)
+    return report
+
+
+def _store_rejected(
+    settings: Settings, batch_uri: str, ingest_date: dt.date, done: Validation
+) -> None:
+    """Replace this batch's quality rejections for the date, keeping other sources' rows."""
+    others = read_rejected(settings, ingest_date, "quality").filter(
+        ~pl.col("source_file").str.starts_with(f"{batch_uri}/")
+    )
+    rows = pl.concat([others.select(done.rejected.columns), done.rejected])
+    write_rejected(settings, "quality", ingest_date, rows)
+
+
+def _result(rule: Rule, found: Any, data: pl.DataFrame, flags: pl.DataFrame) -> ExpectationResult:
+    res = dict(found.result or {})
+    count = res.get("unexpected_count")
+    keys: list[tuple[str, str]] = []
+    if rule.row_level:
+        mine = int(flags[rule.name].sum())
+        if count != mine:
+            raise TerminalError(
+                f"rule {rule.name}: GX counted {count} unexpected rows, fdp's row mask {mine};"
+                " fix the rule's translation in fdp.quality.suite"
+            )
+        keys = (
+            data.filter(flags[rule.name]).select("symbol", "timestamp").head(KEYS_IN_REPORT).rows()
+        )
+    elif "missing_keys" in res:
+        keys = [(s, d) for s, d in res["missing_keys"]]
+    observed = res.get("observed_value")
+    return ExpectationResult(
+        rule=rule.name,
+        expectation_type=rule.type,
+        columns=rule.columns,
+        success=bool(found.success),
+        unexpected_count=None if count is None else int(count),
+        unexpected_percent=res.get("unexpected_percent"),
+        mostly=rule.mostly,
+        description=rule.description,
+        observed_value=None if observed is None or count is not None else str(observed),
+        failing_keys=tuple(keys),
+    )
+
+
+@cache
+def _context() -> Any:
+    """One ephemeral GX context per process (creating one costs time): no progress bars,
+    no usage statistics, nothing written to disk."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+@cache
+def _batch_definition(kind: str) -> Any:
+    sources = _context().data_sources
+    source = (
+        sources.add_pandas("fdp_pandas") if kind == "pandas" else sources.add_spark("fdp_spark")
+    )
+    return source.add_dataframe_asset("batch").add_batch_definition_whole_dataframe("whole")
+
+
+def _run_gx(data: pl.DataFrame, suite: Any, engine: Engine, spark: Any) -> dict[str, Any]:
+    """GX's result of each rule, by rule name."""
+    if engine == "polars":
+        import pandas as pd
+
+        # Dictionary-encoded strings and pyarrow-backed str in GX's regex path are the same
+        # values, many times faster than Python objects (see bench/validate.py).
+        frame = data.with_columns(pl.col(_STRINGS).cast(pl.Categorical)).to_pandas()
+        with pd.option_context("future.infer_string", True):
+            batch = _batch_definition("pandas").get_batch(batch_parameters={"dataframe": frame})
+            outcome = batch.validate(
+                suite, result_format=_RESULT_FORMAT, expectation_parameters=suite_parameters()
+            )
+    elif engine == "spark":
+        if spark is None:
+            raise ConfigError("the spark engine needs a SparkSession")
+        frame = spark.createDataFrame(data.to_arrow())
+        batch = _batch_definition("spark").get_batch(batch_parameters={"dataframe": frame})
+        outcome = batch.validate(
+            suite, result_format=_RESULT_FORMAT, expectation_parameters=suite_parameters()
+        )
+    else:
+        raise ConfigError(f"unknown engine {engine!r}; expected polars or spark")
+    return {r.expectation_config.meta.get("rule"): r for r in outcome.results}
+
+
+def spark_session() -> Any:
+    """The active SparkSession, or a local one (UI off) for a command-line run."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        from fdp.errors import MissingDependencyError
+
+        raise MissingDependencyError("pyspark", "spark") from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    return (
+        SparkSession.builder.master("local[*]")
+        .appName("fdp-validate")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )

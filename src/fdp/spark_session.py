@@ -1,0 +1,126 @@
+"""Spark plumbing: the session with the settings the transform relies on, and record schemas.
+
+Every Spark entry point (the ``spark`` engine, ``fdp.engines.spark_job`` under spark-submit or
+AWS Glue, the tests) builds its session here, so adaptive execution, dynamic partition
+overwrite and UTC are never forgotten. Spark schemas are derived from ``fdp.records`` through
+their Arrow schema: a column is added or retyped in one place only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import polars as pl
+import pyarrow as pa
+
+from fdp.errors import MissingDependencyError
+from fdp.records import Frame, R, Record
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType, StructType
+
+ROWS_PER_SHUFFLE_PARTITION = 500_000
+"""Rows per shuffle partition before adaptive execution coalesces small ones."""
+
+SESSION_CONF = {
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    "spark.sql.adaptive.skewJoin.enabled": "true",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.compression.codec": "zstd",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+}
+"""What the transform relies on: AQE with partition coalescing and skew joins, only the
+changed ``year=/month=`` partitions replaced on overwrite, UTC timestamps, zstd Parquet whose
+timestamps other readers understand (UTC microseconds, not Spark's legacy INT96)."""
+
+LOCAL_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.driver.memory": "6g",
+}
+"""Local mode (CLI, tests, bench): no UI, few shuffle partitions on a small machine."""
+
+
+def build_session(
+    master: str | None = "local[2]", conf: dict[str, str] | None = None
+) -> SparkSession:
+    """The active session, or a new one with ``SESSION_CONF`` (and ``LOCAL_CONF`` for a
+    ``local`` master). ``master=None`` leaves the master to spark-submit or Glue."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise MissingDependencyError("pyspark", "spark") from None
+    builder = SparkSession.builder.appName("fdp")
+    settings = dict(SESSION_CONF)
+    if master is not None:
+        builder = builder.master(master)
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            settings |= LOCAL_CONF
+    for key, value in (settings | (conf or {})).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def shuffle_partitions(rows: int, parallelism: int) -> int:
+    """A shuffle partition count for ``rows`` input rows: enough for every core to take a
+    share twice (so a slow task can be balanced), more as the input grows."""
+    return max(2 * parallelism, math.ceil(rows / ROWS_PER_SHUFFLE_PARTITION))
+
+
+def spark_type(arrow_type: pa.DataType) -> DataType:
+    """The Spark type holding values of ``arrow_type`` (the types records use)."""
+    from pyspark.sql import types as st
+
+    if pa.types.is_timestamp(arrow_type):
+        if arrow_type.tz not in ("UTC", "+00:00"):
+            raise TypeError(f"timestamps are UTC in fdp, not {arrow_type}")
+        return st.TimestampType()
+    simple: dict[pa.DataType, DataType] = {
+        pa.string(): st.StringType(),
+        pa.large_string(): st.StringType(),
+        pa.float64(): st.DoubleType(),
+        pa.int64(): st.LongType(),
+        pa.int32(): st.IntegerType(),
+        pa.date32(): st.DateType(),
+        pa.bool_(): st.BooleanType(),
+    }
+    return simple[arrow_type]
+
+
+def spark_schema(record: type[Record]) -> StructType:
+    """The Spark schema of ``record`` (derived from its Arrow schema)."""
+    return spark_struct(record.arrow_schema())
+
+
+def spark_struct(arrow: pa.Schema | pa.Table) -> StructType:
+    """The Spark schema holding the columns of an Arrow schema or table."""
+    from pyspark.sql import types as st
+
+    schema = arrow.schema if isinstance(arrow, pa.Table) else arrow
+    return st.StructType([st.StructField(f.name, spark_type(f.type), f.nullable) for f in schema])
+
+
+def to_spark(session: SparkSession, frame: Frame[R]) -> DataFrame:
+    """``frame`` as a Spark DataFrame with its record's schema (through Arrow)."""
+    return session.createDataFrame(frame.to_arrow(), schema=spark_schema(frame.record))
+
+
+def to_polars(df: DataFrame, record: type[R], *, origin: str) -> Frame[R]:
+    """The rows of ``df`` (collected through Arrow) as a checked ``Frame[record]``."""
+    table = df.select(record.names()).toArrow()
+    rows = pl.DataFrame(table).select(pl.col(n).cast(t) for n, t in record.polars_schema().items())
+    return Frame(record, rows, origin=origin)

@@ -1,0 +1,111 @@
+"""What every destination provides, and the one retry rule for reaching a database.
+
+A destination opens a session (connection + transaction), bulk-stages an Arrow table into
+``sql.STAGE`` and runs the shared statements; the loader never sees a driver. A database that
+is down, refuses the connection or reports a lock conflict raises ``TransientError`` naming
+the host (never the password); ``retry`` repeats such work with capped exponential backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import polars as pl
+import pyarrow as pa
+
+from fdp.errors import TransientError
+from fdp.warehouse.sql import Dialect
+
+T = TypeVar("T")
+
+MAX_DELAY_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """``attempts`` tries, sleeping ``base_s * 2**n`` (capped) between them."""
+
+    attempts: int = 5
+    base_s: float = 0.5
+
+    def delays(self) -> Iterator[float]:
+        for n in range(self.attempts - 1):
+            yield min(self.base_s * 2**n, MAX_DELAY_S)
+
+
+def retry(policy: Retry, work: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run ``work``, retrying on ``TransientError``; the last error propagates."""
+    delays = policy.delays()
+    while True:
+        try:
+            return work()
+        except TransientError as exc:
+            delay = next(delays, None)
+            if delay is None:
+                raise
+            sleep(max(delay, exc.retry_after or 0.0))
+
+
+def redact(url: str) -> str:
+    """``url`` without its password: the form that may appear in messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+class Session(ABC):
+    """One connection inside one open transaction."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def stage(self, rows: pl.DataFrame) -> None:
+        """Bulk-load ``rows`` (EnrichedStockRecord columns) into ``sql.STAGE``."""
+
+
+class Warehouse(ABC):
+    """A destination database reached through its URL."""
+
+    dialect: Dialect
+
+    def __init__(self, url: str, policy: Retry) -> None:
+        self.url = url
+        self.policy = policy
+
+    @property
+    def where(self) -> str:
+        """The destination as it may be shown to people (no password)."""
+        return redact(self.url)
+
+    @abstractmethod
+    def session(self) -> AbstractContextManager[Session]:
+        """Connect (a ``TransientError`` if unreachable) and open a transaction that commits
+        when the block ends and rolls back if it raises."""
+
+    @abstractmethod
+    def query(self, sql: str) -> pa.Table:
+        """Run one read-only statement and return its rows."""
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """``work`` in one transaction, retried whole while the failure is transient."""
+
+        def attempt() -> T:
+            with self.session() as session:
+                return work(session)
+
+        return retry(self.policy, attempt)

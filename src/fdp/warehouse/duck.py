@@ -1,0 +1,127 @@
+"""The embedded warehouse: one DuckDB file under the data directory, no server.
+
+DuckDB lets one process write a file at a time; a second process meets a lock error, which is
+transient here (retried with backoff until the first one is done). Within a process, writing
+sessions on one file take turns on a lock, so loads never overlap (the fact table has no key
+index to catch two loads inserting the same key: see ``sql.DUCKDB``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from fdp.errors import ConfigError, TransientError
+from fdp.warehouse.base import Retry, Session, Warehouse, retry
+from fdp.warehouse.sql import DUCKDB, STAGE
+
+PREFIX = "duckdb:///"
+_WRITERS: dict[Path, threading.Lock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writer_lock(path: Path) -> threading.Lock:
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(path.resolve(), threading.Lock())
+
+
+def path_of(url: str) -> Path:
+    """The database file of a ``duckdb:///abs/path.duckdb`` URL."""
+    if not url.startswith(PREFIX) or len(url) == len(PREFIX):
+        raise ConfigError(f"DuckDB warehouse URL must look like duckdb:///abs/path.duckdb: {url}")
+    return Path("/" + url[len(PREFIX) :].lstrip("/"))
+
+
+def _transient(exc: duckdb.Error) -> bool:
+    return isinstance(exc, duckdb.TransactionException) or (
+        isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+    )
+
+
+class _DuckSession(Session):
+    def __init__(self, con: duckdb.DuckDBPyConnection, where: str) -> None:
+        self.con = con
+        self.where = where
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> duckdb.DuckDBPyConnection:
+        try:
+            return self.con.execute(sql, list(params))
+        except duckdb.Error as exc:
+            if _transient(exc):
+                raise TransientError(f"DuckDB warehouse {self.where} is busy: {exc}") from exc
+            raise
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._run(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.con.executemany(sql, [list(r) for r in rows])
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._run(sql, params).fetchall()
+
+    def stage(self, rows: pl.DataFrame) -> None:
+        """Staging is a view over the rows' Arrow memory: DuckDB scans it without a copy."""
+        self.con.register(STAGE, rows.to_arrow())
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = DUCKDB
+
+    def __init__(self, url: str, policy: Retry) -> None:
+        super().__init__(url, policy)
+        self.path = path_of(url)
+
+    def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        def attempt() -> duckdb.DuckDBPyConnection:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if _transient(exc):
+                    raise TransientError(f"DuckDB warehouse {self.path} is locked: {exc}") from exc
+                raise ConfigError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
+            con.execute("SET TimeZone = 'UTC'")
+            return con
+
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise ConfigError(f"no warehouse at {self.path}: run `fdp load` first")
+        return retry(self.policy, attempt)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with _writer_lock(self.path), self._transaction() as session:
+            yield session
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        con = self._connect()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield _DuckSession(con, str(self.path))
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            try:
+                con.execute("COMMIT")
+            except duckdb.TransactionException as exc:
+                raise TransientError(f"DuckDB warehouse {self.path}: commit conflict") from exc
+        finally:
+            con.close()
+
+    def query(self, sql: str) -> pa.Table:
+        con = self._connect(read_only=True)
+        try:
+            return con.sql(sql).to_arrow_table()
+        finally:
+            con.close()

@@ -1,0 +1,137 @@
+"""Rows the dashboards read: one per task run (``pipeline_runs``), one per expectation per
+batch (``dq_results``), and the symbol dimension (``dim_symbol``).
+
+Each writer replaces what it writes (delete, then insert, in one transaction), so re-running
+a task for a date leaves one row per (stage, run_date) and one per (batch, expectation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from fdp.sources.symbols import symbol_parameters
+from fdp.warehouse import sql
+from fdp.warehouse.base import Session, Warehouse
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRun:
+    """One task run; ``error`` is a message already free of secrets."""
+
+    stage: str
+    run_date: dt.date
+    run_id: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    rows_in: int | None = None
+    rows_out: int | None = None
+    rows_rejected: int | None = None
+    duration_s: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DqResult:
+    """One expectation's outcome on one batch; ``column`` is None for table-level ones."""
+
+    expectation: str
+    column: str | None
+    success: bool
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    observed_value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolInfo:
+    symbol: str
+    name: str | None = None
+    sector: str | None = None
+    industry: str | None = None
+    exchange: str | None = None
+    currency: str | None = None
+
+
+def record_pipeline_run(warehouse: Warehouse, run: PipelineRun) -> None:
+    """Store ``run`` as the one row of its (stage, run_date)."""
+    d = warehouse.dialect
+    values = tuple(getattr(run, name) for name in sql.PIPELINE_RUN_COLUMNS)
+
+    def write(session: Session) -> None:
+        session.execute(sql.delete_pipeline_run(d), (run.stage, run.run_date))
+        session.execute(sql.insert_pipeline_run(d), values)
+
+    warehouse.run(write)
+
+
+def record_dq_results(
+    warehouse: Warehouse, run_date: dt.date, source: str, results: Sequence[DqResult]
+) -> None:
+    """Replace the results of batch (run_date, source) with ``results``."""
+    d = warehouse.dialect
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        (
+            run_date,
+            source,
+            r.expectation,
+            r.column or "",
+            r.success,
+            r.element_count,
+            r.unexpected_count,
+            r.unexpected_percent,
+            r.observed_value,
+            now,
+        )
+        for r in results
+    ]
+
+    def write(session: Session) -> None:
+        session.execute(sql.delete_dq_batch(d), (run_date, source))
+        session.executemany(sql.insert_dq_result(d), rows)
+
+    warehouse.run(write)
+
+
+def upsert_symbols(warehouse: Warehouse, infos: Iterable[SymbolInfo]) -> None:
+    """Store each symbol's descriptive attributes, replacing what was there."""
+    d = warehouse.dialect
+    now = dt.datetime.now(dt.UTC)
+    infos = list(infos)
+
+    def write(session: Session) -> None:
+        for info in infos:
+            session.execute(sql.delete_symbol(d), (info.symbol,))
+        session.executemany(
+            sql.insert_symbol(d),
+            [(i.symbol, i.name, i.sector, i.industry, i.exchange, i.currency, now) for i in infos],
+        )
+
+    warehouse.run(write)
+
+
+def known_symbols(session: Session) -> set[str]:
+    return {str(row[0]) for row in session.fetchall(sql.select_symbols())}
+
+
+def symbol_info(symbol: str) -> SymbolInfo:
+    """What the simulator's parameters say of ``symbol`` (name, sector, exchange...)."""
+    params = symbol_parameters(symbol)
+    fields = ("name", "sector", "industry", "exchange", "currency")
+    return SymbolInfo(symbol, **{f: getattr(params, f, None) for f in fields})
+
+
+def completed_run_dates(
+    warehouse: Warehouse, stage: str, start: dt.date, end: dt.date
+) -> set[dt.date]:
+    """Run dates in [start, end] whose ``stage`` last succeeded (backfill resumes after them)."""
+    sql_text = sql.select_completed_run_dates(warehouse.dialect)
+
+    def read(session: Session) -> set[dt.date]:
+        return {row[0] for row in session.fetchall(sql_text, (stage, start, end))}
+
+    return warehouse.run(read)

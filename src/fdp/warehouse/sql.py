@@ -1,0 +1,280 @@
+"""Every SQL statement of the warehouse, written once and rendered per dialect.
+
+Column names and types come from ``EnrichedStockRecord.columns()``; data values never enter
+SQL text (they travel as parameters or through COPY). A dialect only says how its types are
+spelled, how a parameter is written and how a loader takes the fact table's write lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from fdp.records import EnrichedStockRecord
+
+FACT = "fact_stock_prices"
+STAGE = "stage_stock_prices"
+DIM_SYMBOL = "dim_symbol"
+PIPELINE_RUNS = "pipeline_runs"
+DQ_RESULTS = "dq_results"
+MIGRATIONS = "schema_migrations"
+
+KEY = EnrichedStockRecord.KEY
+COLUMNS = EnrichedStockRecord.names()
+
+LOAD_LOCK_ID = 7_246_315_001
+"""PostgreSQL advisory-lock id that serialises fact loads (any constant unique to fdp)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one database spells what the statements below need."""
+
+    name: str
+    text: str
+    placeholder: str
+    load_lock: str | None
+    fact_suffix: str = ""
+    insert_returning: bool = False
+    fact_primary_key: bool = True
+
+    def params(self, sql: str) -> str:
+        """``sql`` with its ``?`` placeholders in this dialect's style (``{n}``: 1, 2, ...)."""
+        if "{n}" not in self.placeholder:
+            return sql.replace("?", self.placeholder)
+        pieces = sql.split("?")
+        marks = [self.placeholder.format(n=i) for i in range(1, len(pieces))]
+        return "".join(p + m for p, m in zip(pieces, [*marks, ""], strict=True))
+
+    def sql_type(self, arrow_type: pa.DataType) -> str:
+        if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+            return self.text
+        if pa.types.is_floating(arrow_type):
+            return "DOUBLE PRECISION"
+        if pa.types.is_int64(arrow_type):
+            return "BIGINT"
+        if pa.types.is_integer(arrow_type):
+            return "INTEGER"
+        if pa.types.is_date(arrow_type):
+            return "DATE"
+        if pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None:
+            return "TIMESTAMPTZ"
+        raise TypeError(f"no SQL type for Arrow type {arrow_type}")
+
+
+DUCKDB = Dialect(
+    "duckdb",
+    text="VARCHAR",
+    placeholder="?",
+    load_lock=None,
+    # DuckDB's key index made loads 5x slower here (10M rows could not load in 10 s). The key
+    # stays unique without it: the loader rejects a batch holding a key twice, deletes the
+    # batch's keys before inserting in one transaction, and DuckDB loads never overlap
+    # (one writing process per file, one load at a time within it: see ``duck``).
+    fact_primary_key=False,
+)
+POSTGRES = Dialect(
+    "postgres",
+    text="TEXT",
+    placeholder="%s",
+    load_lock=f"SELECT pg_advisory_xact_lock({LOAD_LOCK_ID})",
+    insert_returning=True,
+)
+REDSHIFT = Dialect(
+    "redshift",
+    # Redshift's TEXT is VARCHAR(256); keys are bounded by the ticker pattern, errors are not.
+    text="VARCHAR(65535)",
+    placeholder=":p{n}",
+    load_lock=f"LOCK {FACT}",
+    fact_suffix=" DISTKEY (symbol) SORTKEY (trade_date, symbol)",
+)
+
+
+def _column_list(names: Sequence[str], prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{n}" for n in names)
+
+
+def create_fact(d: Dialect) -> str:
+    cols = [
+        f"{c.name} {d.sql_type(c.arrow_type)}{'' if c.nullable else ' NOT NULL'}"
+        for c in EnrichedStockRecord.columns()
+    ]
+    if d.fact_primary_key:
+        cols.append(f"PRIMARY KEY ({_column_list(KEY)})")
+    body = ",\n    ".join(cols)
+    return f"CREATE TABLE IF NOT EXISTS {FACT} (\n    {body}\n){d.fact_suffix}"
+
+
+def create_migrations(d: Dialect) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS} (version INTEGER PRIMARY KEY, "
+        f"name {d.text} NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+
+
+def create_dim_symbol(d: Dialect) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {DIM_SYMBOL} (symbol {d.text} PRIMARY KEY, "
+        f"name {d.text}, sector {d.text}, industry {d.text}, exchange {d.text}, "
+        f"currency {d.text}, updated_at TIMESTAMPTZ NOT NULL)"
+    )
+
+
+def create_pipeline_runs(d: Dialect) -> str:
+    t = d.text
+    return (
+        f"CREATE TABLE IF NOT EXISTS {PIPELINE_RUNS} (stage {t} NOT NULL, run_date DATE NOT NULL, "
+        f"run_id {t} NOT NULL, status {t} NOT NULL, rows_in BIGINT, rows_out BIGINT, "
+        f"rows_rejected BIGINT, duration_s DOUBLE PRECISION, started_at TIMESTAMPTZ NOT NULL, "
+        f"finished_at TIMESTAMPTZ, error {t}, PRIMARY KEY (stage, run_date))"
+    )
+
+
+def create_dq_results(d: Dialect) -> str:
+    t = d.text
+    return (
+        f"CREATE TABLE IF NOT EXISTS {DQ_RESULTS} (run_date DATE NOT NULL, source {t} NOT NULL, "
+        f"expectation {t} NOT NULL, column_name {t} NOT NULL, success BOOLEAN NOT NULL, "
+        f"element_count BIGINT, unexpected_count BIGINT, unexpected_percent DOUBLE PRECISION, "
+        f"observed_value {t}, recorded_at TIMESTAMPTZ NOT NULL, "
+        f"PRIMARY KEY (run_date, source, expectation, column_name))"
+    )
+
+
+def select_migrations() -> str:
+    return f"SELECT version FROM {MIGRATIONS}"
+
+
+def insert_migration(d: Dialect) -> str:
+    return d.params(f"INSERT INTO {MIGRATIONS} (version, name, applied_at) VALUES (?, ?, ?)")
+
+
+def create_stage() -> str:
+    """A session-private staging table shaped like the fact table (``drop_stage`` ends it)."""
+    return f"CREATE TEMP TABLE {STAGE} (LIKE {FACT})"
+
+
+def duplicate_staged_keys() -> str:
+    """Up to three keys the staging holds more than once (the check where no key index is)."""
+    keys = _column_list(KEY)
+    return f"SELECT {keys} FROM {STAGE} GROUP BY {keys} HAVING COUNT(*) > 1 LIMIT 3"
+
+
+def delete_staged_keys() -> str:
+    """The merge, step 1: remove every fact row whose key is being loaded."""
+    on = " AND ".join(f"{FACT}.{k} = {STAGE}.{k}" for k in KEY)
+    return f"DELETE FROM {FACT} USING {STAGE} WHERE {on}"
+
+
+def insert_staged() -> str:
+    """The merge, step 2: insert the staged rows (unique per key: the loader ensures it)."""
+    cols = _column_list(COLUMNS)
+    return f"INSERT INTO {FACT} ({cols}) SELECT {cols} FROM {STAGE}"
+
+
+def insert_staged_deduplicated() -> str:
+    """Step 2 when staging may hold a key twice (a raw COPY): the latest processed row wins."""
+    cols = _column_list(COLUMNS)
+    return (
+        f"INSERT INTO {FACT} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER "
+        f"(PARTITION BY {_column_list(KEY)} ORDER BY processing_timestamp DESC) AS fdp_rank "
+        f"FROM {STAGE}) AS ranked WHERE fdp_rank = 1"
+    )
+
+
+def insert_staged_checksum(aggregates: Sequence[str]) -> str:
+    """Step 2 and the reconciliation in one pass: ``aggregates`` over the rows as stored.
+    After step 1 and under the primary key these are all the fact rows of the staged keys."""
+    cols = _column_list(COLUMNS)
+    return (
+        f"WITH f AS (INSERT INTO {FACT} ({cols}) SELECT {cols} FROM {STAGE} RETURNING {cols}) "
+        f"SELECT {', '.join(aggregates)} FROM f"
+    )
+
+
+def drop_stage() -> str:
+    return f"DROP TABLE IF EXISTS {STAGE}"
+
+
+def count_staged_keys() -> str:
+    return f"SELECT COUNT(*) FROM {FACT} JOIN {STAGE} USING ({_column_list(KEY)})"
+
+
+def checksum(aggregates: Sequence[str]) -> str:
+    """The reconciliation query: ``aggregates`` over the fact rows whose key is staged."""
+    keys = " AND ".join(f"f.{k} = s.{k}" for k in KEY)
+    return f"SELECT {', '.join(aggregates)} FROM {FACT} AS f JOIN {STAGE} AS s ON {keys}"
+
+
+def delete_pipeline_run(d: Dialect) -> str:
+    return d.params(f"DELETE FROM {PIPELINE_RUNS} WHERE stage = ? AND run_date = ?")
+
+
+PIPELINE_RUN_COLUMNS = (
+    "stage",
+    "run_date",
+    "run_id",
+    "status",
+    "rows_in",
+    "rows_out",
+    "rows_rejected",
+    "duration_s",
+    "started_at",
+    "finished_at",
+    "error",
+)
+
+
+def insert_pipeline_run(d: Dialect) -> str:
+    marks = ", ".join("?" for _ in PIPELINE_RUN_COLUMNS)
+    return d.params(
+        f"INSERT INTO {PIPELINE_RUNS} ({_column_list(PIPELINE_RUN_COLUMNS)}) VALUES ({marks})"
+    )
+
+
+def delete_dq_batch(d: Dialect) -> str:
+    return d.params(f"DELETE FROM {DQ_RESULTS} WHERE run_date = ? AND source = ?")
+
+
+DQ_COLUMNS = (
+    "run_date",
+    "source",
+    "expectation",
+    "column_name",
+    "success",
+    "element_count",
+    "unexpected_count",
+    "unexpected_percent",
+    "observed_value",
+    "recorded_at",
+)
+
+
+def insert_dq_result(d: Dialect) -> str:
+    marks = ", ".join("?" for _ in DQ_COLUMNS)
+    return d.params(f"INSERT INTO {DQ_RESULTS} ({_column_list(DQ_COLUMNS)}) VALUES ({marks})")
+
+
+SYMBOL_COLUMNS = ("symbol", "name", "sector", "industry", "exchange", "currency", "updated_at")
+
+
+def delete_symbol(d: Dialect) -> str:
+    return d.params(f"DELETE FROM {DIM_SYMBOL} WHERE symbol = ?")
+
+
+def insert_symbol(d: Dialect) -> str:
+    marks = ", ".join("?" for _ in SYMBOL_COLUMNS)
+    return d.params(f"INSERT INTO {DIM_SYMBOL} ({_column_list(SYMBOL_COLUMNS)}) VALUES ({marks})")
+
+
+def select_symbols() -> str:
+    return f"SELECT symbol FROM {DIM_SYMBOL}"
+
+
+def select_completed_run_dates(d: Dialect) -> str:
+    return d.params(
+        f"SELECT run_date FROM {PIPELINE_RUNS} WHERE stage = ? AND status = 'success'"
+        " AND run_date BETWEEN ? AND ?"
+    )

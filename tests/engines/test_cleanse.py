@@ -1,0 +1,85 @@
+"""Cleansing rules: every dropped row comes back with its rule and a reason naming the value."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+from fdp.engines import Engine
+from fdp.records import Frame, StockRecord
+
+D1, D2 = dt.date(2024, 1, 2), dt.date(2024, 1, 3)
+
+
+def raw(**overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "symbol": "AAPL",
+        "timestamp": "2024-01-02",
+        "open": 1.0,
+        "high": 2.0,
+        "low": 0.5,
+        "close": 1.5,
+        "adjusted_close": 1.5,
+        "volume": 10,
+        "dividend_amount": 0.0,
+        "split_coefficient": 1.0,
+        "source_file": "f1",
+        "ingest_date": D1,
+    }
+    return row | overrides
+
+
+def cleanse(engine: Engine, rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    df = pl.DataFrame(rows, schema=StockRecord.polars_schema())
+    result = engine.cleanse(Frame(StockRecord, df))
+    return result.rows.df, result.rejected
+
+
+def test_nulls_get_their_defaults_and_symbols_are_upper_cased(engine: Engine) -> None:
+    kept, rejected = cleanse(
+        engine,
+        [raw(symbol="brk.b", volume=None, dividend_amount=None, split_coefficient=None)],
+    )
+    assert rejected.is_empty()
+    row = kept.row(0, named=True)
+    assert (row["symbol"], row["trade_date"], row["volume"]) == ("BRK.B", D1, 0)
+    assert (row["dividend_amount"], row["split_coefficient"]) == (0.0, 1.0)
+
+
+def test_bad_rows_are_rejected_with_a_reason(engine: Engine) -> None:
+    kept, rejected = cleanse(
+        engine,
+        [
+            raw(symbol="NOT A TICKER"),
+            raw(timestamp="2024-02-30"),
+            raw(close=-1.0),
+            raw(volume=-5),
+            raw(split_coefficient=0.0),
+            raw(symbol="MSFT"),
+        ],
+    )
+    assert kept["symbol"].to_list() == ["MSFT"]
+    assert rejected["rule"].to_list() == [
+        "symbol_pattern",
+        "trade_date",
+        "negative_close",
+        "negative_volume",
+        "split_coefficient",
+    ]
+    reasons = rejected["reason"].to_list()
+    assert "NOT A TICKER" in reasons[0]
+    assert "2024-02-30" in reasons[1]
+    assert "-1.0" in reasons[2]
+    assert rejected.columns == [*StockRecord.names(), "rule", "reason"]
+
+
+def test_the_latest_ingest_wins_and_the_loser_is_kept_as_rejected(engine: Engine) -> None:
+    kept, rejected = cleanse(
+        engine,
+        [raw(close=9.0, ingest_date=D2, source_file="f2"), raw(symbol="aapl", close=1.5)],
+    )
+    assert kept["close"].to_list() == [9.0]
+    assert rejected["rule"].to_list() == ["duplicate_key"]
+    assert rejected["source_file"].to_list() == ["f1"]

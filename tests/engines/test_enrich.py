@@ -1,0 +1,138 @@
+"""Engine indicators against the plain-Python oracle, the split case and incremental state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fdp.engines import Engine
+from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
+from fdp.records import CleansedRecord, EnrichedStockRecord, Frame
+from indicator_oracle import Bar, indicators
+
+NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+START = dt.date(2020, 1, 1)
+
+prices = st.one_of(
+    st.floats(1.0, 500.0),
+    st.just(0.0),
+    st.none(),
+)
+bar = st.builds(
+    Bar,
+    close=prices,
+    high=st.floats(1.0, 600.0),
+    low=st.floats(0.5, 1.0),
+    volume=st.one_of(st.just(0), st.integers(1, 10**7)),
+    split=st.sampled_from([1.0] * 12 + [2.0, 0.5, 3.0]),
+)
+series = st.lists(bar, min_size=0, max_size=90)
+
+
+def frame(symbols: dict[str, list[Bar]]) -> Frame[CleansedRecord]:
+    rows: list[dict[str, Any]] = []
+    for symbol, bars in symbols.items():
+        for i, b in enumerate(bars):
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "trade_date": START + dt.timedelta(days=i),
+                    "open": b.close,
+                    "high": b.high,
+                    "low": b.low,
+                    "close": b.close,
+                    "adjusted_close": b.close,
+                    "volume": b.volume,
+                    "dividend_amount": 0.0,
+                    "split_coefficient": b.split,
+                    "source_file": "test",
+                    "ingest_date": START,
+                }
+            )
+    df = pl.DataFrame(rows, schema=CleansedRecord.polars_schema())
+    return Frame(CleansedRecord, df)
+
+
+def assert_close(actual: float | None, expected: float | None, where: str) -> None:
+    if expected is None or actual is None:
+        assert (actual, expected) == (None, None), f"{where}: {actual} != {expected}"
+        return
+    assert math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9), (
+        f"{where}: {actual} != {expected}"
+    )
+
+
+def check_against_oracle(out: pl.DataFrame, symbols: dict[str, list[Bar]]) -> None:
+    for symbol, bars in symbols.items():
+        got = out.filter(pl.col("symbol") == symbol).sort("trade_date").to_dicts()
+        assert len(got) == len(bars)
+        for t, (row, want) in enumerate(zip(got, indicators(bars), strict=True)):
+            for column in INDICATOR_COLUMNS:
+                assert_close(row[column], want[column], f"{symbol} row {t + 1} {column}")
+
+
+# Many-example property runs stay on the embedded engine: a Spark call costs seconds, and
+# tests/engines/test_spark.py checks Spark against the same oracle and against Polars.
+POLARS_ONLY = pytest.mark.parametrize("engine", ["polars"], indirect=True)
+
+
+@POLARS_ONLY
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(a=series, b=series)
+def test_every_indicator_matches_the_oracle(engine: Engine, a: list[Bar], b: list[Bar]) -> None:
+    symbols = {"AAA": a, "BBB": b}
+    out = engine.enrich(frame(symbols), Frame.empty(EnrichedStockRecord), processed_at=NOW)
+    check_against_oracle(out.df, symbols)
+
+
+def test_long_series_without_gaps_matches_the_oracle(engine: Engine) -> None:
+    bars = [Bar(100 + 10 * math.sin(i / 7), 120.0, 90.0, 1000 + i, 1.0) for i in range(120)]
+    out = engine.enrich(frame({"X": bars}), Frame.empty(EnrichedStockRecord), processed_at=NOW)
+    check_against_oracle(out.df, {"X": bars})
+    first = {c: out.df[c].is_not_null().arg_max() for c in INDICATOR_COLUMNS}
+    assert first["sma_50"] == 49
+    assert first["ema_26"] == 25
+    assert first["volatility_20d"] == 20
+
+
+def test_a_two_for_one_split_is_not_a_fifty_percent_fall(engine: Engine) -> None:
+    closes = [100.0 + i for i in range(60)] + [(160.0 + i) / 2 for i in range(40)]
+    splits = [1.0] * 60 + [2.0] + [1.0] * 39
+    bars = [Bar(c, c, c, 1000, s) for c, s in zip(closes, splits, strict=True)]
+    out = engine.enrich(frame({"X": bars}), Frame.empty(EnrichedStockRecord), processed_at=NOW).df
+    split_day = out.row(60, named=True)
+    assert abs(split_day["daily_return"] - 100 * (160 / 159 - 1)) < 1e-9
+    assert split_day["volume_change_pct"] == -50.0
+    p = out["split_adjusted_close"]
+    assert p[59] == 159 / 2
+    assert p[60] == 80.0
+    for column in ("sma_5", "sma_20", "sma_50", "ema_12", "ema_26"):
+        jumps = out[column].diff().abs().drop_nulls()
+        assert jumps.max() < 1.0, column
+    check_against_oracle(out, {"X": bars})
+
+
+@POLARS_ONLY
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    bars=st.lists(bar.filter(lambda b: b.split == 1.0), min_size=1, max_size=120), data=st.data()
+)
+def test_continuing_from_state_equals_a_full_computation(
+    engine: Engine, bars: list[Bar], data: st.DataObject
+) -> None:
+    cut = data.draw(st.integers(0, len(bars) - 1))
+    whole = frame({"X": bars})
+    full = engine.enrich(whole, Frame.empty(EnrichedStockRecord), processed_at=NOW).df
+    state = full.head(cut).tail(STATE_ROWS)
+    tail = Frame(CleansedRecord, whole.df.slice(cut))
+    part = engine.enrich(tail, Frame(EnrichedStockRecord, state), processed_at=NOW).df
+    expected = full.slice(cut)
+    for column in INDICATOR_COLUMNS:
+        for t, (got, want) in enumerate(zip(part[column], expected[column], strict=True)):
+            assert_close(got, want, f"row {cut + t + 1} {column}")

@@ -1,0 +1,84 @@
+"""The curated lake layout: hive partitions any reader understands, replaced one at a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.dataset as ds
+
+from bars import land, random_bars
+from fdp import lake
+from fdp.calendar import sessions
+from fdp.config import Settings
+from fdp.transform import transform
+
+DAYS = sessions(dt.date(2023, 1, 1), dt.date(2023, 4, 28))
+
+
+def digests(settings: Settings) -> dict[str, str]:
+    root = Path(lake.table_url(settings))
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_partitions_are_hive_files_that_pyarrow_and_duckdb_read(settings: Settings) -> None:
+    land(settings, DAYS[-1], random_bars(["AAA", "BBB"], DAYS))
+    transform(settings, DAYS[-1])
+    assert lake.partitions(settings) == [(2023, m) for m in (1, 2, 3, 4)]
+    path = Path(lake.partition_url(settings, (2023, 2)))
+    assert (
+        path.relative_to(lake.table_url(settings)).as_posix() == "year=2023/month=02/part-0.parquet"
+    )
+    table = ds.dataset(lake.table_url(settings), format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == 2 * len(DAYS)
+    con = duckdb.connect()
+    glob = f"{lake.table_url(settings)}/**/*.parquet"
+    rows = con.sql(
+        "select count(*), min(month), max(year) from read_parquet(?,"
+        " hive_types={'year': INT, 'month': INT})",
+        params=[glob],
+    ).fetchall()
+    assert rows == [(2 * len(DAYS), 1, 2023)]
+    scanned = lake.scan(settings).collect()
+    assert scanned.columns == lake.EnrichedStockRecord.names()
+    in_file = pl.read_parquet(path)
+    assert "year" not in in_file.columns
+    assert in_file.select("symbol", "trade_date").equals(
+        in_file.select("symbol", "trade_date").sort("symbol", "trade_date")
+    )
+
+
+def test_a_daily_run_replaces_only_its_partition(settings: Settings) -> None:
+    bars = random_bars(["AAA", "BBB"], DAYS)
+    land(settings, DAYS[-2], bars.filter(pl.col("trade_date") < DAYS[-1]))
+    transform(settings, DAYS[-2])
+    before = digests(settings)
+    land(settings, DAYS[-1], bars.filter(pl.col("trade_date") == DAYS[-1]))
+    result = transform(settings, DAYS[-1])
+    after = digests(settings)
+    assert result.partitions_replaced == 1
+    assert result.rows_written == 2
+    changed = {k for k in after if before.get(k) != after[k]}
+    assert changed == {"year=2023/month=04/part-0.parquet"}
+    rows = lake.changed_rows(settings, DAYS[-1]).df
+    assert rows.select("symbol", "trade_date").rows() == [("AAA", DAYS[-1]), ("BBB", DAYS[-1])]
+
+
+def test_read_history_returns_the_state_rows_and_everything_after(settings: Settings) -> None:
+    land(settings, DAYS[-1], random_bars(["AAA", "BBB"], DAYS))
+    transform(settings, DAYS[-1])
+    wanted = pl.DataFrame(
+        {"symbol": ["AAA", "BBB"], "from_date": [DAYS[-3], None]},
+        schema={"symbol": pl.String, "from_date": pl.Date},
+    )
+    history = lake.read_history(settings, wanted, rows_before=5)
+    aaa = history.filter(pl.col("symbol") == "AAA")["trade_date"].to_list()
+    assert aaa == DAYS[-8:]
+    assert history.filter(pl.col("symbol") == "BBB").height == len(DAYS)
