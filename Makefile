@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS_ALL := postgres,spark,airflow,aws,dev
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench mwaa-bundle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ unit: $(VENV)/.all
 
 bench: $(VENV)/.all
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+mwaa-bundle: $(VENV)/.all
+	$(BIN)/fdp bundle --output dist/mwaa
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -15,16 +15,9 @@ from pathlib import Path
 import pytest
 
 from fdp.config import Settings
+from needs import unavailable
 
-REQUIRE_ALL = os.environ.get("FDP_REQUIRE_ALL") == "1"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def unavailable(reason: str) -> None:
-    """Skip the test, or fail it when every integration test is required."""
-    if REQUIRE_ALL:
-        pytest.fail(f"FDP_REQUIRE_ALL=1 but {reason}", pytrace=False)
-    pytest.skip(f"SKIPPED LOUDLY: {reason}")
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -92,3 +85,19 @@ def engine(request: pytest.FixtureRequest) -> object:
 
         return SparkEngine(request.getfixturevalue("spark"))
     return get_engine(request.param)
+
+
+@pytest.fixture(scope="session")
+def pg_database(postgres_url: str) -> Iterator[str]:
+    """A uniquely named PostgreSQL database for this test session, dropped at its end."""
+    import uuid
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    name = f"fdp_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_url, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    yield urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
+    with psycopg.connect(postgres_url, autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

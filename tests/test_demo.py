@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from conftest import unavailable
 from fdp.cli import main
 from fdp.config import Settings
 from fdp.demo import demo_window
 from fdp.sources.symbols import preset
+from needs import unavailable
 
 pytestmark = pytest.mark.slow
 

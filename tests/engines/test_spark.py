@@ -13,10 +13,9 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from bars import land, random_bars
-from indicator_oracle import Bar, indicators
 from polars.testing import assert_frame_equal
 
+from bars import land, random_bars
 from fdp import lake
 from fdp.calendar import sessions
 from fdp.config import Settings
@@ -26,6 +25,7 @@ from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame
 from fdp.rejected import read_rejected
 from fdp.transform import TransformResult, transform
+from indicator_oracle import Bar, indicators
 
 NOW = dt.datetime(2024, 3, 1, 18, tzinfo=dt.UTC)
 DAYS = sessions(dt.date(2022, 1, 1), dt.date(2023, 12, 31))
@@ -98,7 +98,7 @@ def digests(root: Path) -> dict[str, str]:
 
 def assert_close(actual: float | None, expected: float | None, where: str) -> None:
     if actual is None or expected is None:
-        assert actual is None and expected is None, f"{where}: {actual} != {expected}"
+        assert (actual, expected) == (None, None), f"{where}: {actual} != {expected}"
         return
     assert math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9), f"{where}: {actual}"
 
@@ -216,9 +216,11 @@ def test_a_skewed_input_gives_the_same_rows_with_and_without_chunks(spark: Any) 
     no_split = bars.df.filter(pl.col("symbol") == "LONG").with_columns(split_coefficient=1.0)
     tail = Frame(CleansedRecord, no_split.slice(cut))
     part = SparkEngine(spark, chunk_rows=100).enrich(tail, state, processed_at=NOW).df
-    full = PolarsEngine().enrich(
-        Frame(CleansedRecord, no_split), empty, processed_at=NOW
-    ).df.slice(cut)
+    full = (
+        PolarsEngine()
+        .enrich(Frame(CleansedRecord, no_split), empty, processed_at=NOW)
+        .df.slice(cut)
+    )
     assert_frame_equal(part, full, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
 
 
@@ -255,7 +257,7 @@ def test_the_spark_schema_is_derived_from_the_records() -> None:
     types = {f.name: f.dataType.simpleString() for f in schema.fields}
     assert (types["trade_date"], types["processing_timestamp"]) == ("date", "timestamp")
     assert (types["volume"], types["year"], types["sma_50"]) == ("bigint", "int", "double")
-    assert not schema["symbol"].nullable and schema["close"].nullable
+    assert (schema["symbol"].nullable, schema["close"].nullable) == (False, True)
 
 
 @pytest.mark.spark
@@ -287,9 +289,8 @@ def test_the_spark_job_writes_the_lake_the_transform_writes(
     first_file = pl.read_parquet(files[0])
     assert first_file.equals(first_file.sort("symbol", "trade_date"))
     assert "year" not in first_file.columns
-    assert not (target / "curated" / spark_job.STAGING).exists() or not any(
-        (target / "curated" / spark_job.STAGING).iterdir()
-    )
+    staging = target / "curated" / spark_job.STAGING
+    assert not staging.exists() or not any(staging.iterdir())
 
     before = digests(table)
     (again,) = spark_job.main([*args, "--date", str(DAILY[-1])], spark)

@@ -401,9 +401,15 @@ def test_unreachable_vendor_is_transient(tmp_path: Path, vendor: VendorServer) -
 
 
 def test_key_never_in_logs_errors_or_stored_files(
-    tmp_path: Path, vendor: VendorServer, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    vendor: VendorServer,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # other libraries in the same test process (Airflow's logging config) may have silenced it
+    caplog.set_level(logging.INFO, logger="httpx")
+    monkeypatch.setattr(logging.getLogger("httpx"), "disabled", False)
     vendor.scripts["DAY"] = [Answer(body=body(PER_DAY))]
     vendor.scripts["MIN"] = [Answer(body=body(PER_MINUTE))]
     vendor.scripts["BAD"] = [Answer(body=body(INVALID))]

@@ -7,26 +7,12 @@ test gets its own schema through the connection's ``search_path``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 
 from fdp.config import Settings
-
-
-@pytest.fixture(scope="session")
-def pg_database(postgres_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"fdp_wh_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_url, autocommit=True) as con:
-        con.execute(f"CREATE DATABASE {name}")
-    parts = urlsplit(postgres_url)
-    yield parts._replace(path=f"/{name}").geturl()
-    with psycopg.connect(postgres_url, autocommit=True) as con:
-        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

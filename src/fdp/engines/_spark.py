@@ -231,7 +231,10 @@ def enrich_df(
     from pyspark.sql import functions as sf
 
     df = _with_positions(bars, state)
-    df = _with_chunks(df, chunk_rows)
+    partitions = int(str(df.sparkSession.conf.get("spark.sql.shuffle.partitions", "1")))
+    # A fixed count: adaptive execution would merge these small-in-bytes but compute-heavy
+    # partitions into one task and undo the chunking.
+    df = _with_chunks(df, chunk_rows).repartition(partitions, "symbol", _CHUNK)
     df = _with_windows(df)
     out_schema = spark_struct_of(df, extra=[p for e in EMAS for p in _ema_parts(e)[1:]])
     df = df.groupBy("symbol", _CHUNK).applyInArrow(_ema_chunk, out_schema)

@@ -35,9 +35,14 @@ from fdp.orchestration.plugin import FdpPlugin
 
 __all__ = ["FdpPlugin"]
 '''
-STARTUP_SH = """#!/bin/sh
+STARTUP_SH = r"""#!/bin/sh
 # MWAA runs this on every scheduler, worker and web server before Airflow starts.
 set -eu
+# MWAA passes fdp's settings as custom Airflow options (fdp.data_dir=...), which arrive as
+# AIRFLOW__FDP__DATA_DIR ...: export each as the FDP_* setting fdp reads.
+for name in $(env | sed -n 's/^AIRFLOW__FDP__\([A-Z0-9_]*\)=.*/\1/p'); do
+    eval "export FDP_${name}=\"\${AIRFLOW__FDP__${name}}\""
+done
 export FDP_ENGINE="${FDP_ENGINE:-polars}"
 # The spark engine runs a local Spark inside the worker, which needs a JVM.
 if [ "$FDP_ENGINE" = "spark" ] && [ "${MWAA_AIRFLOW_COMPONENT:-worker}" = "worker" ]; then
