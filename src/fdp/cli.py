@@ -194,41 +194,11 @@ def query(sql: str, warehouse: str | None, limit: int) -> None:
 @click.option("--format", "fmt", default="json", show_default=True, help="json, parquet, csv")
 @click.option("--output", help="CSV file to write (with --format csv)")
 @click.option("--ingest-date", type=DATE, help="raw-zone batch date (default: --end)")
-def generate(
-    preset: str | None,
-    symbols: str | None,
-    universe: int | None,
-    start: dt.date | None,
-    end: dt.date | None,
-    days: int | None,
-    seed: int | None,
-    regime: str,
-    correlation: str | None,
-    params_file: str | None,
-    fmt: str,
-    output: str | None,
-    ingest_date: dt.date | None,
-) -> None:
+def generate(**options: Any) -> None:
     """Simulate GBM market data and land it in the raw zone (or export it as CSV)."""
     from fdp.sources.simulator import generate_command
 
-    generate_command(
-        settings(),
-        preset=preset,
-        symbols=symbols,
-        universe=universe,
-        start=start,
-        end=end,
-        days=days,
-        seed=seed,
-        regime=regime,
-        correlation=correlation,
-        params_file=params_file,
-        fmt=fmt,
-        output=output,
-        ingest_date=ingest_date,
-        console=console,
-    )
+    generate_command(settings(), console=console, **options)
 
 
 @main.command()

@@ -542,25 +542,6 @@ def test_cli_ingest_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch) -> None
 # --- AWS: Secrets Manager and s3:// through moto's server mode (a LOCAL STAND-IN for AWS) ---
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return moto_endpoint
-
-
 def test_key_from_secrets_manager_moto_local_standin(
     tmp_path: Path, vendor: VendorServer, aws_env: str
 ) -> None:

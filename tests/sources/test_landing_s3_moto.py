@@ -7,7 +7,6 @@ talks HTTP to it, so paths, PUTs and listings go through the same code as on AWS
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,25 +27,9 @@ def doc(symbol: str, close: str = "101.0000") -> bytes:
     )
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3_settings(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+def s3_settings(aws_env: str) -> Settings:
+    moto_endpoint = aws_env
     settings = Settings(
         data_dir=f"s3://{BUCKET}/lake", s3_endpoint_url=moto_endpoint, aws_region="us-east-1"
     )

@@ -38,7 +38,8 @@ def run_glue_transform(
         except ImportError:
             raise MissingDependencyError("boto3", "aws") from None
         client = boto3.client("glue", region_name=region)
-    arguments = {"--fdp_run_date": run_date.isoformat(), "--fdp_source": source}
+    # the job's own arguments (fdp.engines.spark_job); paths come from its DefaultArguments
+    arguments = {"--date": run_date.isoformat(), "--source": source}
     try:
         run_id = client.start_job_run(JobName=job_name, Arguments=arguments)["JobRunId"]
     except client.exceptions.ConcurrentRunsExceededException as exc:
