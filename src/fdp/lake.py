@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
-import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from fdp.config import Settings
@@ -78,7 +77,7 @@ def read_partition(
     """The rows of one partition (optionally only ``symbols``), as EnrichedStockRecord columns."""
     fs, path = filesystem(partition_url(settings, partition))
     with fs.open(path, "rb") as handle:
-        df = pl.DataFrame(pq.read_table(handle))
+        df = pl.read_parquet(handle)
     if symbols is not None:
         # A month holds at most ~100k rows: filtering after the read is far cheaper than an
         # Arrow ``in`` filter over thousands of symbols (a daily run asks for all of them).
@@ -150,12 +149,20 @@ def upsert(
 ) -> list[Partition]:
     """Insert or replace ``rows`` (sorted by key) by key, rewriting each partition they touch
     atomically."""
-    groups = rows.df.partition_by(PARTITION_KEYS, as_dict=True)
-    touched: list[Partition] = sorted((int(y), int(m)) for y, m in groups)
+    # Row numbers per partition; each worker gathers its own rows, so the whole table is never
+    # held twice.
+    groups = (
+        rows.df.select(*PARTITION_KEYS)
+        .with_row_index("_row")
+        .group_by(*PARTITION_KEYS)
+        .agg(pl.col("_row").sort())
+    )
+    index = {(int(y), int(m)): i for i, (y, m) in enumerate(groups.select(PARTITION_KEYS).rows())}
+    touched: list[Partition] = sorted(index)
     existing = set(partitions(settings))
 
     def replace(partition: Partition) -> Partition:
-        new = groups[partition]
+        new = rows.df[groups["_row"][index[partition]]]
         if partition in existing:
             old = read_partition(settings, partition).join(new, on=KEY, how="anti")
             new = pl.concat([old, new]).sort(KEY)

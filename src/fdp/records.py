@@ -78,7 +78,7 @@ class Record:
 
     @classmethod
     def polars_schema(cls) -> pl.Schema:
-        return pl.DataFrame(cls.arrow_schema().empty_table()).schema
+        return pl.Schema(cls.arrow_schema())  # Arrow -> Polars types, without pandas
 
 
 _COLUMNS: dict[type[Record], tuple[Column, ...]] = {}
@@ -206,7 +206,7 @@ def check(record: type[Record], df: pl.DataFrame, *, origin: str = "frame") -> p
     missing = [n for n in schema if n not in df.columns]
     if missing:
         raise DataError(f"{origin}: missing column(s) {missing} for {record.__name__}")
-    df = df.select(schema.names())
+    df = df[schema.names()]  # zero-copy: ``select`` would rechunk a multi-chunk frame
     for name, dtype in schema.items():
         if df.schema[name] != dtype:
             raise DataError(

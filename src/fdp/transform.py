@@ -95,19 +95,26 @@ def transform(
     if not (zone.json_objects(source, run_date) or zone.parquet_objects(source, run_date)):
         return TransformResult(run_date, run_date, 0, 0, 0, 0, 0, time.perf_counter() - started)
     batch = accepted_rows(settings, run_date, zone.read_batch(source, run_date))
+    rows_in = len(batch)
     cleansed = engine.cleanse(batch)
+    rejected = cleansed.rejected.height
     write_rejected(settings, "cleanse", run_date, _as_rejected(cleansed.rejected))
     bars, state, stored = _plan(settings, cleansed.rows)
+    # The raw and cleansed rows are not needed past here: freed before the lake is written.
+    del batch, cleansed
     processed_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     enriched = engine.enrich(bars, state, processed_at=processed_at)
-    changed = _changed(enriched.df, stored)
+    del bars
+    differs = _differs(enriched.df, stored)
+    changed = enriched.df if differs.all() else enriched.df.filter(differs)
+    keys = _manifest_keys(enriched.df, differs, run_date)
     replaced = lake.upsert(settings, Frame(EnrichedStockRecord, changed), on_partition)
-    lake.write_changes(settings, run_date, _manifest_keys(enriched.df, changed, run_date))
+    lake.write_changes(settings, run_date, keys)
     return TransformResult(
         start=run_date,
         end=run_date,
-        rows_in=len(batch),
-        rejected=cleansed.rejected.height,
+        rows_in=rows_in,
+        rejected=rejected,
         rows_written=changed.height,
         partitions_replaced=len(replaced),
         changed_keys=enriched.df.height,
@@ -191,22 +198,21 @@ def _plan(
     )
 
 
-def _manifest_keys(
-    enriched: pl.DataFrame, changed: pl.DataFrame, run_date: dt.date
-) -> pl.DataFrame:
+def _manifest_keys(enriched: pl.DataFrame, differs: pl.Series, run_date: dt.date) -> pl.DataFrame:
     """The keys the warehouse must (re)load for this run: every recomputed row up to the run
     date, and any later row whose values changed. Rows after the run date that a re-run only
-    recomputed are left out, so re-running an old date writes the manifest it wrote first."""
-    key = list(EnrichedStockRecord.KEY)
-    upto = enriched.filter(pl.col("trade_date") <= run_date).select(key)
-    return pl.concat([upto, changed.select(key)]).unique(maintain_order=False).sort(key)
+    recomputed are left out, so re-running an old date writes the manifest it wrote first.
+    ``enriched`` comes unique and sorted by key (the engine contract), so a filter keeps both."""
+    keys = enriched[lake.KEY]
+    wanted = (keys["trade_date"] <= run_date) | differs
+    return keys if wanted.all() else keys.filter(wanted)
 
 
-def _changed(enriched: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
-    """The enriched rows that are new or differ from the stored row of their key."""
+def _differs(enriched: pl.DataFrame, stored: pl.DataFrame) -> pl.Series:
+    """Per enriched row (in its order): new, or different from the stored row of its key."""
     if stored.is_empty():
-        return enriched
-    joined = enriched.join(stored, on=lake.KEY, how="left", suffix="_old")
+        return pl.Series("differs", [True], pl.Boolean).new_from_index(0, enriched.height)
+    joined = enriched.join(stored, on=lake.KEY, how="left", suffix="_old", maintain_order="left")
     exact = [
         c
         for c in EnrichedStockRecord.names()
@@ -219,7 +225,7 @@ def _changed(enriched: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
         new, old = pl.col(column), pl.col(f"{column}_old")
         far = (new - old).abs() > UNCHANGED_REL_TOL * pl.max_horizontal(new.abs(), old.abs())
         differs |= new.is_null().ne(old.is_null()) | far.fill_null(False)
-    return joined.filter(differs).select(EnrichedStockRecord.names())
+    return joined.select(differs.alias("differs")).to_series()
 
 
 def run_command(

@@ -136,3 +136,37 @@ def test_continuing_from_state_equals_a_full_computation(
     for column in INDICATOR_COLUMNS:
         for t, (got, want) in enumerate(zip(part[column], expected[column], strict=True)):
             assert_close(got, want, f"row {cut + t + 1} {column}")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    symbols=st.dictionaries(
+        st.sampled_from(["A", "B", "C", "D", "E"]),
+        st.lists(bar.filter(lambda b: b.split == 1.0), min_size=0, max_size=70),
+        min_size=1,
+    ),
+    slice_rows=st.integers(1, 150),
+    cut=st.integers(0, 69),
+)
+def test_slices_of_whole_symbols_match_the_oracle(
+    symbols: dict[str, list[Bar]], slice_rows: int, cut: int
+) -> None:
+    from fdp.engines._polars import PolarsEngine
+
+    whole = frame(symbols)
+    full = PolarsEngine(slice_rows=slice_rows).enrich(
+        whole, Frame.empty(EnrichedStockRecord), processed_at=NOW
+    )
+    check_against_oracle(full.df, symbols)
+    # Continuing from state rows, the slices still see each symbol's own state only.
+    recent = pl.col("trade_date") >= START + dt.timedelta(days=cut)
+    state = full.df.filter(~recent).group_by("symbol", maintain_order=True).tail(STATE_ROWS)
+    tail = Frame(CleansedRecord, whole.df.filter(recent))
+    part = PolarsEngine(slice_rows=slice_rows).enrich(
+        tail, Frame(EnrichedStockRecord, state), processed_at=NOW
+    )
+    expected = full.df.filter(recent)
+    assert part.df["price_id"].to_list() == expected["price_id"].to_list()
+    for column in INDICATOR_COLUMNS:
+        for t, (got, want) in enumerate(zip(part.df[column], expected[column], strict=True)):
+            assert_close(got, want, f"row {t} {column}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import orjson
 import polars as pl
@@ -10,7 +11,7 @@ import pytest
 
 from fdp.errors import DataError
 from fdp.records import StockRecord
-from fdp.sources.vendor_json import encode_daily_adjusted, parse_daily
+from fdp.sources.vendor_json import _scan, encode_daily_adjusted, parse_daily
 
 INGEST = dt.date(2024, 1, 5)
 
@@ -97,3 +98,82 @@ def test_bad_documents_name_the_file_date_and_field(payload: bytes, pattern: str
 def test_an_empty_series_is_an_empty_frame() -> None:
     doc = {"Meta Data": {"2. Symbol": "ABC"}, "Time Series (Daily)": {}}
     assert len(parse_daily(orjson.dumps(doc), source_file="f", ingest_date=INGEST)) == 0
+
+
+def _oracle(payload: bytes) -> list[tuple[object, ...]]:
+    """Bars of a document as the JSON standard reads it (stdlib json), oldest first."""
+    doc = json.loads(payload)
+    series = doc["Time Series (Daily)"]
+    return sorted(
+        (
+            day,
+            *(float(bar[k]) for k in ("1. open", "2. high", "3. low", "4. close")),
+            float(bar["5. adjusted close"]),
+            int(bar["6. volume"]),
+            float(bar["7. dividend amount"]),
+            float(bar["8. split coefficient"]),
+        )
+        for day, bar in series.items()
+    )
+
+
+def _parsed(payload: bytes) -> list[tuple[object, ...]] | str:
+    try:
+        df = parse_daily(payload, source_file="f.json", ingest_date=INGEST).df
+    except DataError as exc:
+        return f"DataError: {exc}"
+    return (
+        df.select(
+            "timestamp", *(c for c in df.columns if c not in ("symbol", "timestamp", "source_file"))
+        )
+        .drop("ingest_date")
+        .rows()
+    )
+
+
+VENDOR = encode_daily_adjusted("ABC", _bars(), last_refreshed=dt.date(2024, 1, 3))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        VENDOR,
+        orjson.dumps(orjson.loads(VENDOR)),
+        json.dumps(orjson.loads(VENDOR), indent=4).encode(),
+        json.dumps(orjson.loads(VENDOR), indent="\t").encode() + b"\r\n",
+    ],
+    ids=["vendor", "compact", "indent4", "tabs"],
+)
+def test_every_regular_layout_reads_as_the_json_standard_does(payload: bytes) -> None:
+    assert _scan(payload) is not None  # the fast path, not the strict fallback, read it
+    assert _parsed(payload) == _oracle(payload)
+
+
+EDITS = {
+    "escaped value": (b'"10.1234"', b'"\\u0031\\u0030.1234"'),
+    "raw tab in value": (b'"10.1234"', b'"10.1234\t"'),
+    "key with a trailing space": (b'"1. open": "10.1234"', b'"1. open ": "10.1234"'),
+    "duplicate date": (b'"2024-01-02"', b'"2024-01-03"'),
+    "dates oldest first": (b'"2024-01-03"', b'"2024-01-01"'),
+    "truncated": (b"}\n}", b"}"),
+    "trailing member": (b"}\n}", b'},\n  "Note": "x"\n}'),
+    "missing comma": (b'",\n      "2. high"', b'"\n      "2. high"'),
+}
+
+
+@pytest.mark.parametrize("name", list(EDITS))
+def test_unusual_documents_give_the_strict_result(name: str) -> None:
+    """A document off the vendor's regular shape is still read (or refused) as JSON says."""
+    old, new = EDITS[name]
+    payload = VENDOR.replace(old, new, 1) if name != "truncated" else VENDOR.rstrip()[:-1]
+    assert payload != VENDOR
+    try:
+        expected: list[tuple[object, ...]] | str = _oracle(payload)
+    except (ValueError, KeyError):
+        expected = "DataError"
+    got = _parsed(payload)
+    if expected == "DataError":
+        assert isinstance(got, str)
+        assert got.startswith("DataError: f.json")
+    else:
+        assert got == expected

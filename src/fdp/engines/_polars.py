@@ -29,10 +29,18 @@ _GROUP = "_group"
 """A symbol's run id in the sorted rows: an integer ``over`` key, much cheaper than the string."""
 
 
+SLICE_ROWS = 1_000_000
+"""Bars enriched at a time: symbols are independent, so a big batch is computed in slices of
+whole symbols, which bounds the memory of the ~40 intermediate columns."""
+
+
 class PolarsEngine:
     """The default engine; needs no server."""
 
     name = "polars"
+
+    def __init__(self, slice_rows: int = SLICE_ROWS) -> None:
+        self.slice_rows = slice_rows
 
     def cleanse(self, raw: Frame[StockRecord]) -> Cleansed:
         df = raw.df.with_row_index("_row")
@@ -70,24 +78,23 @@ class PolarsEngine:
             reason = pl.when(failed.fill_null(False)).then(why).otherwise(reason)
         df = df.with_columns(rule.alias("rule"))
         # Reasons are formatted for the few failed rows only, not for every row.
-        failed_rows = df.filter(pl.col("rule").is_not_null()).with_columns(reason.alias("reason"))
-        kept = df.filter(pl.col("rule").is_null()).with_columns(
-            pl.lit(None, pl.String).alias("reason")
-        )
+        failed_rows, kept = _split(df, pl.col("rule").is_not_null())
+        failed_rows = failed_rows.with_columns(reason.alias("reason"))
+        kept = kept.with_columns(pl.lit(None, pl.String).alias("reason"))
         kept = _sorted(
             kept, ["_symbol", "trade_date", "ingest_date", "source_file", "_row"], key="_symbol"
         )
         superseded = (pl.col("_symbol") == pl.col("_symbol").shift(-1)) & (
             pl.col("trade_date") == pl.col("trade_date").shift(-1)
         )
-        kept = kept.with_columns(superseded.fill_null(False).alias("_dup"))
-        duplicates = kept.filter("_dup").with_columns(
+        duplicates, kept = _split(kept, superseded.fill_null(False))
+        duplicates = duplicates.with_columns(
             pl.lit("duplicate_key").alias("rule"),
             pl.format(
                 "superseded by a later ingest of {} {}", "_symbol", pl.col("trade_date")
             ).alias("reason"),
         )
-        rows = kept.filter(~pl.col("_dup")).with_columns(
+        rows = kept.with_columns(
             pl.col("_symbol").alias("symbol"),
             pl.col("volume").fill_null(0),
             pl.col("dividend_amount").fill_null(0.0),
@@ -114,31 +121,70 @@ class PolarsEngine:
             pl.lit(False).alias(_STATE),
         )
         old = state.df.select(new.columns[:-1]).with_columns(pl.lit(True).alias(_STATE))
-        df = new if old.is_empty() else pl.concat([old, new]).sort(KEY)
-        df = df.with_columns(_position().alias(_POS), pl.col("symbol").rle_id().alias(_GROUP))
-        df = df.with_columns(_finite(_returns()).alias("daily_return"))
-        df = df.with_columns(
-            (pl.col("high") - pl.col("low")).alias("daily_range"),
-            _finite(
-                pl.when(pl.col("close") > 0).then(
-                    (pl.col("high") - pl.col("low")) / pl.col("close") * PERCENT
-                )
-            ).alias("daily_range_pct"),
-            _finite(_volume_change()).alias("volume_change_pct"),
-            *(
-                _finite(_window(pl.col(P).rolling_mean(s.window), s.window)).alias(s.column)
-                for s in SMAS
-            ),
-            _finite(
-                _window(
-                    pl.col("daily_return").rolling_std(VOLATILITY.window, ddof=VOLATILITY.ddof),
-                    VOLATILITY.first_row,
-                )
-            ).alias(VOLATILITY.column),
-        )
-        df = df.with_columns(*(_ema_input(e) for e in EMAS))
-        df = df.with_columns(*(_ema(e) for e in EMAS)).filter(~pl.col(_STATE)).drop(_GROUP)
-        return Frame(EnrichedStockRecord, _with_calendar(df, processed_at), origin="enriched")
+        slices = [
+            _enrich_sorted(
+                part
+                if old.is_empty()
+                else pl.concat([old.join(part, on="symbol", how="semi"), part]).sort(KEY),
+                processed_at,
+            )
+            for part in _symbol_slices(new, self.slice_rows)
+        ]
+        return Frame(EnrichedStockRecord, pl.concat(slices, rechunk=False), origin="enriched")
+
+
+def _symbol_slices(df: pl.DataFrame, rows: int) -> list[pl.DataFrame]:
+    """``df`` (sorted by symbol) cut into zero-copy slices of whole symbols, about ``rows``
+    rows each."""
+    counts = df.group_by("symbol", maintain_order=True).len()["len"].to_list()
+    slices, start, size = [], 0, 0
+    for count in counts:
+        if size and size + count > rows:
+            slices.append(df.slice(start, size))
+            start, size = start + size, 0
+        size += count
+    if size or not slices:
+        slices.append(df.slice(start, size))
+    return slices
+
+
+def _enrich_sorted(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:
+    """The indicators of ``df``: bars and state rows of whole symbols, sorted by key."""
+    df = df.with_columns(_position().alias(_POS), pl.col("symbol").rle_id().alias(_GROUP))
+    df = df.with_columns(_finite(_returns()).alias("daily_return"))
+    df = df.with_columns(
+        (pl.col("high") - pl.col("low")).alias("daily_range"),
+        _finite(
+            pl.when(pl.col("close") > 0).then(
+                (pl.col("high") - pl.col("low")) / pl.col("close") * PERCENT
+            )
+        ).alias("daily_range_pct"),
+        _finite(_volume_change()).alias("volume_change_pct"),
+        *(
+            _finite(_window(pl.col(P).rolling_mean(s.window), s.window)).alias(s.column)
+            for s in SMAS
+        ),
+        _finite(
+            _window(
+                pl.col("daily_return").rolling_std(VOLATILITY.window, ddof=VOLATILITY.ddof),
+                VOLATILITY.first_row,
+            )
+        ).alias(VOLATILITY.column),
+    )
+    # The EMA inputs are built in steps: materialised columns, not repeated subexpressions.
+    df = df.with_columns(*(_ema_seed(e) for e in EMAS))
+    df = df.with_columns(*(_seed_count(e) for e in EMAS))
+    df = df.with_columns(*(_ema(e) for e in EMAS)).filter(~pl.col(_STATE))
+    return _with_calendar(df, processed_at).select(EnrichedStockRecord.names())
+
+
+def _split(df: pl.DataFrame, flag: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the rows where ``flag`` holds, the others); the others are ``df`` itself, uncopied,
+    when it holds nowhere (the usual case for a rejection rule)."""
+    mask = df.select(flag).to_series()
+    if not mask.any():
+        return df.clear(), df
+    return df.filter(mask), df.filter(~mask)
 
 
 def _parse_dates(timestamps: pl.Series) -> pl.Series:
@@ -169,11 +215,6 @@ def _position() -> pl.Expr:
     return index - pl.when(_first_in_symbol()).then(index).forward_fill()
 
 
-def _within_symbol_cum_sum(flag: pl.Expr) -> pl.Expr:
-    total = flag.cast(pl.Int64).cum_sum()
-    return total - pl.when(_first_in_symbol()).then(total - flag.cast(pl.Int64)).forward_fill()
-
-
 def _later_splits() -> pl.Expr:
     """Product of the split coefficients of the later rows of the same symbol."""
     same = pl.col("symbol") == pl.col("symbol").shift(-1)
@@ -195,34 +236,37 @@ def _volume_change() -> pl.Expr:
     return _window(pl.when(previous != 0).then((pl.col("volume") / previous - 1) * PERCENT), 2)
 
 
-def _ema_input(ema: Ema) -> pl.Expr:
-    """The EMA recursion's input: the seed at its row, then P; null before the seed.
-
-    The seed is the last stored EMA of the state rows, else the first full-window SMA.
-    """
+def _ema_seed(ema: Ema) -> pl.Expr:
+    """The EMA's seed candidates: the last stored EMA of the state rows, else the full-window
+    SMAs of the computed rows (the first candidate of a symbol is its seed)."""
     state = pl.col(_STATE)
-    next_differs = (pl.col("symbol") != pl.col("symbol").shift(-1)).fill_null(True)
+    next_differs = (pl.col(_GROUP) != pl.col(_GROUP).shift(-1)).fill_null(True)
     last_state = state & (next_differs | ~state.shift(-1).fill_null(False))
     sma = _window(pl.col(P).rolling_mean(ema.span), ema.span)
     seed = pl.when(state).then(pl.when(last_state).then(pl.col(ema.column))).otherwise(sma)
-    seeds = _within_symbol_cum_sum(seed.is_not_null())
-    x = (
-        pl.when(seed.is_not_null() & (seeds == 1))
-        .then(seed)
-        .when((seeds > 0) & ~state)
-        .then(pl.col(P))
-    )
-    return pl.struct(x.alias("x"), (seeds > 0).alias("seeded")).alias(f"_{ema.column}")
+    return seed.alias(f"_seed_{ema.column}")
+
+
+def _seed_count(ema: Ema) -> pl.Expr:
+    """Seed candidates so far within the symbol (0 before the seed, 1 at it)."""
+    flag = pl.col(f"_seed_{ema.column}").is_not_null().cast(pl.Int64)
+    total = flag.cum_sum()
+    offset = pl.when(pl.col(_POS) == 0).then(total - flag).forward_fill()
+    return (total - offset).alias(f"_seeds_{ema.column}")
 
 
 def _ema(ema: Ema) -> pl.Expr:
-    """TA-Lib EMA over the prepared input, carried over missing P."""
-    prepared = pl.col(f"_{ema.column}").struct
-    values = prepared.field("x").ewm_mean(
-        alpha=ema.alpha, adjust=False, ignore_nulls=True, min_samples=1
+    """TA-Lib EMA: the recursion's input is the seed at its row, then P (null before the seed
+    and on state rows); it is carried over missing P."""
+    seed, seeds = pl.col(f"_seed_{ema.column}"), pl.col(f"_seeds_{ema.column}")
+    x = pl.when(seed.is_not_null() & (seeds == 1)).then(seed).when(~pl.col(_STATE)).then(pl.col(P))
+    values = (
+        pl.when(seeds > 0)
+        .then(x)
+        .ewm_mean(alpha=ema.alpha, adjust=False, ignore_nulls=True, min_samples=1)
     )
     carried = values.over(_GROUP).forward_fill()
-    return _finite(pl.when(prepared.field("seeded")).then(carried)).alias(ema.column)
+    return _finite(pl.when(seeds > 0).then(carried)).alias(ema.column)
 
 
 def _finite(values: pl.Expr) -> pl.Expr:
@@ -231,16 +275,11 @@ def _finite(values: pl.Expr) -> pl.Expr:
 
 def _with_calendar(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:
     day = pl.col("trade_date")
+    # Few distinct dates: each is formatted once, then looked up per row.
+    days = df["trade_date"].unique()
+    stamp = day.replace_strict(days, days.dt.strftime("%Y%m%d"), return_dtype=pl.String)
     return df.with_columns(
-        pl.concat_str(
-            "symbol",
-            pl.lit("_"),
-            (
-                day.dt.year().cast(pl.Int32) * 10_000
-                + day.dt.month().cast(pl.Int32) * 100
-                + day.dt.day().cast(pl.Int32)
-            ).cast(pl.String),
-        ).alias("price_id"),
+        (pl.col("symbol") + "_" + stamp).alias("price_id"),
         day.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("trade_timestamp"),
         day.dt.year().cast(pl.Int32).alias("year"),
         day.dt.quarter().cast(pl.Int32).alias("quarter"),

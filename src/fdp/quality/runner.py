@@ -231,9 +231,11 @@ def _run_gx(data: pl.DataFrame, suite: Any, engine: Engine, spark: Any) -> dict[
         import pandas as pd
 
         # Dictionary-encoded strings and pyarrow-backed str in GX's regex path are the same
-        # values, many times faster than Python objects (see bench/validate.py).
+        # values, many times faster than Python objects (see bench/validate.py). GX copies
+        # the whole frame for every column rule (dropna, boolean filter); copy-on-write makes
+        # those copies lazy, so a clean batch is never copied at all.
         frame = data.with_columns(pl.col(_STRINGS).cast(pl.Categorical)).to_pandas()
-        with pd.option_context("future.infer_string", True):
+        with pd.option_context("future.infer_string", True, "mode.copy_on_write", True):
             batch = _batch_definition("pandas").get_batch(batch_parameters={"dataframe": frame})
             outcome = batch.validate(
                 suite, result_format=_RESULT_FORMAT, expectation_parameters=suite_parameters()

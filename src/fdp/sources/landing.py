@@ -28,7 +28,7 @@ from fdp.config import Settings
 from fdp.errors import ConfigError
 from fdp.records import TICKER_RE, Frame, StockRecord
 from fdp.sources.vendor_json import parse_daily
-from fdp.storage import filesystem, parquet_bytes, put_bytes, read_parquet
+from fdp.storage import filesystem, parquet_bytes, put_bytes
 
 RAW = "raw"
 SOURCES = ("simulator", "alpha_vantage")
@@ -165,8 +165,10 @@ class RawZone:
         return Frame(StockRecord, pl.concat(frames), origin=self.batch_dir(source, ingest_date))
 
     def _read_parquet(self, path: str) -> pl.DataFrame:
-        table = read_parquet(self.fs, path)
-        return Frame(StockRecord, pl.DataFrame(table), origin=self.uri(path)).df
+        # Polars' own reader: several times faster than pyarrow's plus a conversion.
+        with self.fs.open(path, "rb") as handle:
+            rows = pl.read_parquet(handle)
+        return Frame(StockRecord, rows, origin=self.uri(path)).df
 
     def _list(self, directory: str) -> list[str]:
         if not self.fs.exists(directory):

@@ -20,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.errors import TransientError
+from fdp.warehouse import sql as statements
 from fdp.warehouse.sql import Dialect
 
 T = TypeVar("T")
@@ -76,6 +77,10 @@ class Session(ABC):
     @abstractmethod
     def stage(self, rows: pl.DataFrame) -> None:
         """Bulk-load ``rows`` (EnrichedStockRecord columns) into ``sql.STAGE``."""
+
+    def insert(self, rows: pl.DataFrame) -> None:
+        """The merge, step 2: insert ``rows``, whose keys step 1 deleted (from the stage here)."""
+        self.execute(statements.insert_staged())
 
 
 class Warehouse(ABC):

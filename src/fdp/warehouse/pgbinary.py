@@ -80,16 +80,15 @@ def _group(df: pl.DataFrame, columns: tuple[Column, ...]) -> np.ndarray:
     return out.view(np.uint8)
 
 
-def rows(df: pl.DataFrame) -> list[np.ndarray]:
-    """The binary COPY rows of ``df`` (EnrichedStockRecord columns) as byte arrays to send
-    between HEADER and TRAILER; chunks of one table may be encoded separately."""
-    columns = EnrichedStockRecord.columns()
-    nullable = [c.name for c in columns if c.nullable]
+def rows(df: pl.DataFrame, columns: tuple[Column, ...] | None = None) -> list[np.ndarray]:
+    """The binary COPY rows of ``df``'s ``columns`` (all EnrichedStockRecord columns unless
+    told) as byte arrays to send between HEADER and TRAILER; chunks of one table may be
+    encoded separately."""
+    columns = columns or EnrichedStockRecord.columns()
+    flags = [pl.col(c.name).is_null().cast(pl.Int64) * (1 << i) for i, c in enumerate(columns)]
     text = [c.name for c in columns if _width(c) is None]
     keyed = df.select([c.name for c in columns]).with_columns(
-        pl.sum_horizontal(
-            [pl.col(n).is_null().cast(pl.Int64) * (1 << i) for i, n in enumerate(nullable)]
-        ).alias(_MASK),
+        pl.sum_horizontal(flags).alias(_MASK),
         *[pl.col(n).str.len_bytes().alias(f"__fdp_len_{n}") for n in text],
     )
     keys = [_MASK, *[f"__fdp_len_{n}" for n in text]]

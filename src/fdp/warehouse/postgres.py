@@ -1,4 +1,5 @@
-"""PostgreSQL through psycopg 3: COPY into a session-private staging table, then the merge.
+"""PostgreSQL through psycopg 3: the keys into a session-private staging table, the DELETE of
+those keys, then the rows COPY'd straight into the fact table.
 
 Rows reach the server in binary COPY format built with numpy (``pgbinary``, no per-row
 Python): exact values, and cheaper for the server than parsing text. Loads serialise on a
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,12 +20,14 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.errors import MissingDependencyError, TerminalError, TransientError
+from fdp.records import Column, EnrichedStockRecord
 from fdp.warehouse import pgbinary
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
-from fdp.warehouse.sql import COLUMNS, POSTGRES, STAGE
+from fdp.warehouse.sql import FACT, KEY, POSTGRES, STAGE
 
 COPY_BATCH_ROWS = 200_000
 CONNECT_TIMEOUT_S = 5
+KEY_COLUMNS = tuple(c for c in EnrichedStockRecord.columns() if c.name in KEY)
 
 try:
     import psycopg
@@ -84,8 +88,18 @@ class _PgSession(Session):
             raise self._wrap(exc) from exc
 
     def stage(self, rows: pl.DataFrame) -> None:
-        """Binary COPY of ``rows``; the next chunk is encoded while one is sent."""
-        copy_sql = f"COPY {STAGE} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        """Only the keys are staged: the merge's DELETE and the checksum join need no more."""
+        self._copy(STAGE, KEY_COLUMNS, rows)
+
+    def insert(self, rows: pl.DataFrame) -> None:
+        """The rows go straight into the fact table: written once, the primary key rejecting
+        a key that ``rows`` holds twice."""
+        self._copy(FACT, EnrichedStockRecord.columns(), rows)
+
+    def _copy(self, table: str, columns: tuple[Column, ...], rows: pl.DataFrame) -> None:
+        """Binary COPY of ``rows``' ``columns``; the next chunk is encoded while one is sent."""
+        names = ", ".join(c.name for c in columns)
+        copy_sql = f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
         chunks = [rows.slice(i, COPY_BATCH_ROWS) for i in range(0, rows.height, COPY_BATCH_ROWS)]
         try:
             with (
@@ -94,7 +108,7 @@ class _PgSession(Session):
                 cur.copy(copy_sql) as copy,
             ):
                 copy.write(pgbinary.HEADER)
-                for pieces in encoder.map(pgbinary.rows, chunks):
+                for pieces in encoder.map(partial(pgbinary.rows, columns=columns), chunks):
                     for piece in pieces:
                         copy.write(piece.data)
                 copy.write(pgbinary.TRAILER)

@@ -61,10 +61,6 @@ def checksum_sql() -> str:
     return sql.checksum([a.sql for a in aggregates()])
 
 
-def insert_checksum_sql() -> str:
-    return sql.insert_staged_checksum([a.sql for a in aggregates()])
-
-
 def frame_checksum(df: pl.DataFrame) -> list[Any]:
     """The checksum of lake rows, computed by Polars."""
     return list(df.select([a.polars.alias(a.label) for a in aggregates()]).row(0))

@@ -26,7 +26,7 @@ import pyarrow as pa
 from fdp.errors import ConfigError, MissingDependencyError, TerminalError, TransientError
 from fdp.storage import filesystem, parquet_bytes, put_bytes
 from fdp.warehouse.base import Retry, Session, Warehouse
-from fdp.warehouse.sql import COLUMNS, REDSHIFT, STAGE
+from fdp.warehouse.sql import COLUMNS, REDSHIFT, STAGE, insert_staged_deduplicated
 
 SESSION_KEEP_ALIVE_S = 300
 POLL_S = (0.05, 0.1, 0.2, 0.5, 1.0)
@@ -173,6 +173,10 @@ class _RedshiftSession(Session):
         fs, path = filesystem(uri)
         put_bytes(fs, path, parquet_bytes(rows.select(COLUMNS).to_arrow()))
         self.execute(copy_statement(uri, self.target.iam_role))
+
+    def insert(self, rows: pl.DataFrame) -> None:
+        """Staging may hold a key twice (a raw COPY): the latest processed row wins."""
+        self.execute(insert_staged_deduplicated())
 
 
 class RedshiftWarehouse(Warehouse):

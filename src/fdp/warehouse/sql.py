@@ -37,8 +37,10 @@ class Dialect:
     placeholder: str
     load_lock: str | None
     fact_suffix: str = ""
-    insert_returning: bool = False
     fact_primary_key: bool = True
+    copy_into_fact: bool = False
+    """Rows are COPY'd straight into the fact table once their keys are deleted (the staging
+    table holds only the keys): the rows are written once, not to a stage and again."""
 
     def params(self, sql: str) -> str:
         """``sql`` with its ``?`` placeholders in this dialect's style (``{n}``: 1, 2, ...)."""
@@ -80,7 +82,7 @@ POSTGRES = Dialect(
     text="TEXT",
     placeholder="%s",
     load_lock=f"SELECT pg_advisory_xact_lock({LOAD_LOCK_ID})",
-    insert_returning=True,
+    copy_into_fact=True,
 )
 REDSHIFT = Dialect(
     "redshift",
@@ -151,8 +153,11 @@ def insert_migration(d: Dialect) -> str:
     return d.params(f"INSERT INTO {MIGRATIONS} (version, name, applied_at) VALUES (?, ?, ?)")
 
 
-def create_stage() -> str:
-    """A session-private staging table shaped like the fact table (``drop_stage`` ends it)."""
+def create_stage(keys_only: bool = False) -> str:
+    """A session-private staging table shaped like the fact table, or holding only its key
+    columns (``drop_stage`` ends it)."""
+    if keys_only:
+        return f"CREATE TEMP TABLE {STAGE} AS SELECT {_column_list(KEY)} FROM {FACT} WITH NO DATA"
     return f"CREATE TEMP TABLE {STAGE} (LIKE {FACT})"
 
 
@@ -181,16 +186,6 @@ def insert_staged_deduplicated() -> str:
         f"INSERT INTO {FACT} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER "
         f"(PARTITION BY {_column_list(KEY)} ORDER BY processing_timestamp DESC) AS fdp_rank "
         f"FROM {STAGE}) AS ranked WHERE fdp_rank = 1"
-    )
-
-
-def insert_staged_checksum(aggregates: Sequence[str]) -> str:
-    """Step 2 and the reconciliation in one pass: ``aggregates`` over the rows as stored.
-    After step 1 and under the primary key these are all the fact rows of the staged keys."""
-    cols = _column_list(COLUMNS)
-    return (
-        f"WITH f AS (INSERT INTO {FACT} ({cols}) SELECT {cols} FROM {STAGE} RETURNING {cols}) "
-        f"SELECT {', '.join(aggregates)} FROM f"
     )
 
 
