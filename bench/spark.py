@@ -2,9 +2,10 @@
 
 For each ``--rows`` size: session start-up, then Polars and Spark (local) on the same raw bars;
 task metrics from Spark's status store split Spark's task time into shuffle (write + fetch
-wait) and compute. ``--skew`` adds one symbol with ``--skew-long`` rows beside ``--skew-symbols``
-one-year symbols and reports the task-time spread (max / median of the tasks of the heaviest
-stage) with long series chunked and kept whole.
+wait) and compute, and gives the tasks' JVM CPU time (task time far above it means the tasks
+waited for a core: a loaded machine). ``--skew`` adds one symbol with ``--skew-long`` rows
+beside ``--skew-symbols`` one-year symbols and reports the task-time spread (max / median of
+the tasks of the heaviest stage) with long series chunked and kept whole.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def task_metrics(session: Any, group: str) -> dict[str, Any]:
     sc = session.sparkContext
     store = sc._jsc.sc().statusStore()
     tracker = sc.statusTracker()
-    run_ms = shuffle_ms = 0.0
+    run_ms = shuffle_ms = cpu_ms = 0.0
     heaviest, spread = 0.0, (0.0, 0.0, 0)
     for job in tracker.getJobIdsForGroup(group):
         info = tracker.getJobInfo(job)
@@ -99,6 +100,7 @@ def task_metrics(session: Any, group: str) -> dict[str, Any]:
                     continue
                 m = metrics.get()
                 times.append(float(m.executorRunTime()))
+                cpu_ms += m.executorCpuTime() / 1e6
                 shuffle_ms += m.shuffleWriteMetrics().writeTime() / 1e6
                 shuffle_ms += m.shuffleReadMetrics().fetchWaitTime()
             run_ms += sum(times)
@@ -109,6 +111,7 @@ def task_metrics(session: Any, group: str) -> dict[str, Any]:
         "task_s": round(run_ms / 1000, 2),
         "shuffle_s": round(shuffle_ms / 1000, 2),
         "compute_s": round((run_ms - shuffle_ms) / 1000, 2),
+        "jvm_cpu_s": round(cpu_ms / 1000, 2),
         "heaviest_stage_tasks": spread[2],
         "slowest_task_s": round(spread[0] / 1000, 2),
         "median_task_s": round(spread[1] / 1000, 2),

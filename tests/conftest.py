@@ -68,9 +68,9 @@ def java_home() -> str:
 @pytest.fixture(scope="session")
 def spark(java_home: str) -> Iterator[object]:
     """One local Spark session for the whole test run (it takes 6-10 s to start)."""
-    from fdp.spark_session import build_session
+    from fdp.spark_session import SHORT_RUN_CONF, build_session
 
-    session = build_session("local[2]")
+    session = build_session("local[2]", SHORT_RUN_CONF)
     yield session
     session.stop()
 

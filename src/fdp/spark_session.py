@@ -50,6 +50,13 @@ LOCAL_CONF = {
 }
 """Local mode (CLI, tests, bench): no UI, few shuffle partitions on a small machine."""
 
+SHORT_RUN_CONF = {
+    "spark.driver.extraJavaOptions": SESSION_CONF["spark.driver.extraJavaOptions"]
+    + " -XX:TieredStopAtLevel=1",
+}
+"""Short local runs on small data (the tests): the JVM's C2 compiler pays off on long jobs
+only; on tiny inputs it costs about a third of the JVM's CPU, so only C1 compiles."""
+
 
 def build_session(
     master: str | None = "local[2]", conf: dict[str, str] | None = None

@@ -374,7 +374,7 @@ def _ema_chunk(table: pa.Table) -> pa.Table:
     """One (symbol, chunk): per own new row, each EMA as ``C`` (its value when the symbol had
     no seed before the chunk) and as ``A * start + B`` (when it had, ``start`` being the EMA
     just before the chunk). Runs in the Python workers."""
-    table = table.filter(pc.field(_OWN)).sort_by(_POS)
+    table = table.filter(table[_OWN]).sort_by(_POS)
     state = table[_STATE].to_numpy(zero_copy_only=False)
     p = pc.fill_null(table[P], 0.0).to_numpy(zero_copy_only=False)
     valid = pc.is_valid(table[P]).to_numpy(zero_copy_only=False) & ~state
@@ -406,7 +406,7 @@ def _ema_chunk(table: pa.Table) -> pa.Table:
     out = table
     for name, values in columns.items():
         out = out.append_column(name, pa.array(values, pa.float64(), mask=np.isnan(values)))
-    return out.filter(pc.invert(pc.field(_STATE)))
+    return out.filter(pc.invert(out[_STATE]))
 
 
 def _chunk_starts(df: DataFrame, chunk_rows: int) -> DataFrame:

@@ -119,7 +119,7 @@ def run_date(
         sf.lit(lake.table_url(target)).alias("source_file"),
         sf.to_date("processing_timestamp").alias("ingest_date"),
     )
-    bars = kept.unionByName(carried)
+    bars = kept.unionByName(carried).persist()  # read again by the enrichment
     longest = bars.groupBy("symbol").count().agg(sf.max("count")).first()
     chunk = engine.chunk_size(rows_in)
     enriched = enrich_df(
@@ -129,9 +129,8 @@ def run_date(
         chunk_rows=chunk if longest is not None and longest[0] > chunk else None,
     ).persist()
     changed = _changed(enriched, history).persist()
-    touched = [
-        (r["year"], r["month"]) for r in changed.select(*lake.PARTITION_KEYS).distinct().collect()
-    ]
+    counts = changed.groupBy(*lake.PARTITION_KEYS).count().collect()
+    touched = [(r["year"], r["month"]) for r in counts]
     if touched:
         months = spark.createDataFrame(touched, "year int, month int")
         keep = stored.join(months, list(lake.PARTITION_KEYS), "semi").join(
@@ -140,9 +139,9 @@ def run_date(
         _write_partitions(target, keep.unionByName(changed), sorted(touched))
     keys = kept.select(*lake.KEY).unionByName(changed.select(*lake.KEY))
     lake.write_changes(target, day, pl.DataFrame(keys.toArrow()))
-    written = changed.count()
-    for df in (raw, kept, enriched, changed):
+    for df in (raw, kept, bars, enriched, changed):
         df.unpersist()
+    written = sum(r["count"] for r in counts)
     return JobResult(day, rows_in, rejected.height, written, len(touched))
 
 
