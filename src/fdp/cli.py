@@ -327,10 +327,19 @@ def demo() -> None:
     result = run_demo(settings(), on_result=_stage_printer())
     console.print(_results_table(f"fdp demo {result.start} to {result.end}", result.results))
     table = Table(title=f"last session {result.end}: close and indicators")
-    columns = ("close", "daily_return", "sma_20", "sma_50", "ema_12", "ema_26", "volatility_20d")
+    labels = {
+        "close": "close",
+        "daily_return": "return %",
+        "sma_20": "SMA 20",
+        "sma_50": "SMA 50",
+        "ema_12": "EMA 12",
+        "ema_26": "EMA 26",
+        "volatility_20d": "vol 20d %",
+    }
+    columns = tuple(labels)
     table.add_column("symbol")
     for column in columns:
-        table.add_column(column, justify="right")
+        table.add_column(labels[column], justify="right")
     for row in result.latest.iter_rows(named=True):
         cells = ("-" if row[c] is None else f"{row[c]:,.2f}" for c in columns)
         table.add_row(row["symbol"], *cells)

@@ -66,8 +66,8 @@ def test_missing_manifest_names_the_date_and_path(settings: Settings) -> None:
 
 def _load_in_subprocess(settings: Settings, day: dt.date, **env: str) -> subprocess.Popen[bytes]:
     code = (
-        "import datetime, sys; from fdp.config import Settings; from fdp.warehouse import load_run;"
-        f"load_run(Settings(), datetime.date.fromisoformat({day.isoformat()!r}))"
+        "import datetime, sys; from fdp.config import Settings; from fdp import pipeline;"
+        f"pipeline.load(Settings(), datetime.date.fromisoformat({day.isoformat()!r}))"
     )
     environment = {
         **os.environ,

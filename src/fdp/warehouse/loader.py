@@ -13,7 +13,6 @@ import datetime as dt
 import os
 import signal
 import time
-import uuid
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ import polars as pl
 
 from fdp import lake
 from fdp.config import Settings
-from fdp.errors import DataError, FdpError
+from fdp.errors import DataError
 from fdp.records import EnrichedStockRecord, Frame
 from fdp.storage import filesystem
 from fdp.warehouse import sql
@@ -29,15 +28,12 @@ from fdp.warehouse.base import Session, Warehouse
 from fdp.warehouse.connect import connect
 from fdp.warehouse.migrations import migrate
 from fdp.warehouse.observability import (
-    PipelineRun,
     known_symbols,
-    record_pipeline_run,
     symbol_info,
     upsert_symbols,
 )
 from fdp.warehouse.reconcile import checksum_sql, compare, frame_checksum
 
-STAGE_NAME = "load"
 FAULT_ENV = "FDP_WAREHOUSE_FAULT"
 """Test hook: ``after_delete`` SIGKILLs the loader between the merge's DELETE and INSERT."""
 
@@ -117,42 +113,14 @@ def _add_symbols(warehouse: Warehouse, symbols: set[str]) -> None:
 
 
 def load_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = None) -> LoadResult:
-    """Load run ``run_date``'s changed rows and record the task run in ``pipeline_runs``."""
+    """Load run ``run_date``'s changed rows (``fdp.pipeline.load`` records the task run)."""
     warehouse = connect(warehouse_url or settings.warehouse_url, settings)
     migrate(warehouse)
-    started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
-    run = PipelineRun(STAGE_NAME, run_date, uuid.uuid4().hex, "running", started)
-    rows = 0
-    try:
-        frame = read_changes(settings, run_date)
-        rows = len(frame)
-        load_rows(warehouse, frame, f"run date {run_date}")
-        _add_symbols(warehouse, set(frame.df["symbol"].unique().to_list()))
-    except FdpError as exc:
-        with suppress(FdpError):
-            record_pipeline_run(warehouse, _finish(run, "failed", t0, rows, 0, str(exc)))
-        raise
-    seconds = time.perf_counter() - t0
-    record_pipeline_run(warehouse, _finish(run, "success", t0, rows, rows, None))
-    return LoadResult(run_date, rows, seconds, warehouse.where)
-
-
-def _finish(
-    run: PipelineRun, status: str, t0: float, rows_in: int, rows_out: int, error: str | None
-) -> PipelineRun:
-    return PipelineRun(
-        run.stage,
-        run.run_date,
-        run.run_id,
-        status,
-        run.started_at,
-        finished_at=dt.datetime.now(dt.UTC),
-        rows_in=rows_in,
-        rows_out=rows_out,
-        rows_rejected=0,
-        duration_s=time.perf_counter() - t0,
-        error=error,
-    )
+    t0 = time.perf_counter()
+    frame = read_changes(settings, run_date)
+    load_rows(warehouse, frame, f"run date {run_date}")
+    _add_symbols(warehouse, set(frame.df["symbol"].unique().to_list()))
+    return LoadResult(run_date, len(frame), time.perf_counter() - t0, warehouse.where)
 
 
 def run_dates(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]:
