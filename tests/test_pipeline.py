@@ -20,6 +20,15 @@ pytestmark = pytest.mark.slow
 
 START, END = dt.date(2024, 3, 4), dt.date(2024, 3, 12)
 SYMBOLS = "AAPL,MSFT"
+BACKFILL = (
+    "backfill",
+    "--start",
+    START.isoformat(),
+    "--end",
+    END.isoformat(),
+    "--symbols",
+    SYMBOLS,
+)
 
 
 def _invoke(data: Path, *args: str) -> str:
@@ -46,16 +55,7 @@ def test_backfill_equals_run_day_by_day_and_resumes(tmp_path: Path) -> None:
     days = sessions(START, END)
     for day in days:
         _invoke(daily, "run", "--date", day.isoformat(), "--symbols", SYMBOLS)
-    out = _invoke(
-        bulk,
-        "backfill",
-        "--start",
-        START.isoformat(),
-        "--end",
-        END.isoformat(),
-        "--symbols",
-        SYMBOLS,
-    )
+    out = _invoke(bulk, *BACKFILL)
     assert f"{len(days)} session(s) run, 0 already complete" in out
 
     by_day, backfilled = _facts(Settings(data_dir=str(daily))), _facts(Settings(data_dir=str(bulk)))
@@ -63,28 +63,9 @@ def test_backfill_equals_run_day_by_day_and_resumes(tmp_path: Path) -> None:
     assert backfilled.equals(by_day)
 
     before = _lake_files(Settings(data_dir=str(bulk)))
-    again = _invoke(
-        bulk,
-        "backfill",
-        "--start",
-        START.isoformat(),
-        "--end",
-        END.isoformat(),
-        "--symbols",
-        SYMBOLS,
-    )
+    again = _invoke(bulk, *BACKFILL)
     assert f"0 session(s) run, {len(days)} already complete" in again
-    forced = _invoke(
-        bulk,
-        "backfill",
-        "--start",
-        START.isoformat(),
-        "--end",
-        END.isoformat(),
-        "--symbols",
-        SYMBOLS,
-        "--force",
-    )
+    forced = _invoke(bulk, *BACKFILL, "--force")
     assert f"{len(days)} session(s) run, 0 already complete" in forced
     assert _lake_files(Settings(data_dir=str(bulk))) == before
     assert _facts(Settings(data_dir=str(bulk))).equals(backfilled)
