@@ -128,7 +128,11 @@ def test_quality_rejected_rows_stay_out(settings: Settings) -> None:
     batch = RawZone(settings).read_batch("simulator", DAYS[-1]).df
     bad = batch.filter(pl.col("timestamp") == DAYS[-1].isoformat())
     write_rejected(
-        settings, "quality", DAYS[-1], bad.with_columns(rule=pl.lit("r"), reason=pl.lit("x"))
+        settings,
+        "quality",
+        DAYS[-1],
+        bad.with_columns(rule=pl.lit("r"), reason=pl.lit("x")),
+        source="simulator",
     )
     transform(settings, DAYS[-1])
     assert curated(settings)["trade_date"].max() == DAYS[-2]

@@ -27,7 +27,7 @@ from fdp.engines import Engine, get_engine
 from fdp.errors import ConfigError
 from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame, StockRecord
-from fdp.rejected import read_rejected, write_rejected
+from fdp.rejected import accepted_rows, read_rejected, write_rejected
 from fdp.sources.landing import RawZone
 
 if TYPE_CHECKING:
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 UNCHANGED_REL_TOL = 1e-12
 """Recomputed indicator values this close to the stored ones leave the stored row in place."""
-
-_QUALITY_KEY = ["symbol", "timestamp", "source_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +63,6 @@ class TransformResult:
         )
 
 
-def accepted_rows(
-    settings: Settings, run_date: dt.date, batch: Frame[StockRecord]
-) -> Frame[StockRecord]:
-    """The batch minus the rows the quality gate rejected for ``run_date``."""
-    rejected = read_rejected(settings, run_date, "quality")
-    if rejected.is_empty():
-        return batch
-    kept = batch.df.join(rejected.select(_QUALITY_KEY).unique(), on=_QUALITY_KEY, how="anti")
-    return Frame(StockRecord, kept, origin="quality-accepted rows")
-
-
 def transform(
     settings: Settings,
     run_date: dt.date,
@@ -94,11 +81,12 @@ def transform(
     zone = RawZone(settings)
     if not (zone.json_objects(source, run_date) or zone.parquet_objects(source, run_date)):
         return TransformResult(run_date, run_date, 0, 0, 0, 0, 0, time.perf_counter() - started)
-    batch = accepted_rows(settings, run_date, zone.read_batch(source, run_date))
+    quality_rejected = read_rejected(settings, run_date, "quality", source=source)
+    batch = accepted_rows(zone.read_batch(source, run_date), quality_rejected)
     rows_in = len(batch)
     cleansed = engine.cleanse(batch)
     rejected = cleansed.rejected.height
-    write_rejected(settings, "cleanse", run_date, _as_rejected(cleansed.rejected))
+    write_rejected(settings, "cleanse", run_date, _as_rejected(cleansed.rejected), source=source)
     bars, state, stored = _plan(settings, cleansed.rows)
     # The raw and cleansed rows are not needed past here: freed before the lake is written.
     del batch, cleansed

@@ -105,12 +105,14 @@ def run_date(
     raw = read_raw(spark, source, source_name, day)
     if raw is None:
         return JobResult(day, 0, 0, 0, 0)
-    raw = _without_quality_rejects(spark, raw, read_rejected(source, day, "quality")).persist()
+    raw = _without_quality_rejects(
+        spark, raw, read_rejected(source, day, "quality", source=source_name)
+    ).persist()
     rows_in = raw.count()
     engine.size_shuffle(rows_in)
     kept, rejected_df = cleanse_df(raw)
     rejected = rejected_frame(rejected_df)
-    write_rejected(target, "cleanse", day, rejected)
+    write_rejected(target, "cleanse", day, rejected, source=source_name)
     kept = kept.persist()
     stored = _stored(spark, target)
     history = stored.join(kept.select("symbol").distinct(), "symbol", "semi")

@@ -20,7 +20,7 @@ from fdp.errors import ConfigError, TerminalError
 from fdp.quality.report import KEYS_IN_REPORT, ExpectationResult, ValidationReport, write_reports
 from fdp.quality.suite import Rule, load_suite, read_rules, suite_parameters
 from fdp.records import Frame, StockRecord
-from fdp.rejected import read_rejected, write_rejected
+from fdp.rejected import write_rejected
 from fdp.sources.landing import RawZone
 
 _STRINGS = ("symbol", "timestamp", "source_file")
@@ -59,13 +59,6 @@ class Validation:
 
     report: ValidationReport
     rejected: pl.DataFrame
-
-
-def accepted_rows(batch: Frame[StockRecord], rejected: pl.DataFrame) -> Frame[StockRecord]:
-    """The rows of ``batch`` not listed in ``rejected`` (matched on symbol, date and file)."""
-    keys = ["symbol", "timestamp", "source_file"]
-    kept = batch.df.join(rejected.select(keys).unique(), on=keys, how="anti", maintain_order="left")
-    return Frame(StockRecord, kept)
 
 
 def validate_batch(
@@ -147,23 +140,12 @@ def run_gate(
     if engine == "spark" and spark is None:
         spark = spark_session()
     done = validate_batch(batch, source=source, ingest_date=ingest_date, engine=engine, spark=spark)
-    _store_rejected(settings, zone.uri(zone.batch_dir(source, ingest_date)), ingest_date, done)
+    write_rejected(settings, "quality", ingest_date, done.rejected, source=source)
     json_url, html_url = write_reports(settings, done.report)
     report = replace(done.report, json_url=json_url, html_url=html_url)
     if not report.success:
         raise QualityGateError(report)
     return report
-
-
-def _store_rejected(
-    settings: Settings, batch_uri: str, ingest_date: dt.date, done: Validation
-) -> None:
-    """Replace this batch's quality rejections for the date, keeping other sources' rows."""
-    others = read_rejected(settings, ingest_date, "quality").filter(
-        ~pl.col("source_file").str.starts_with(f"{batch_uri}/")
-    )
-    rows = pl.concat([others.select(done.rejected.columns), done.rejected])
-    write_rejected(settings, "quality", ingest_date, rows)
 
 
 def _result(rule: Rule, found: Any, data: pl.DataFrame, flags: pl.DataFrame) -> ExpectationResult:
