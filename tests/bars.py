@@ -8,9 +8,10 @@ import numpy as np
 import polars as pl
 
 from fdp.config import Settings
-from fdp.records import StockRecord
+from fdp.records import CleansedRecord, StockRecord
 from fdp.sources.landing import RawZone
 from fdp.sources.vendor_json import encode_daily_adjusted
+from indicator_oracle import Bar
 
 
 def random_bars(symbols: list[str], days: list[dt.date], seed: int = 0) -> pl.DataFrame:
@@ -65,3 +66,26 @@ def land(
         pl.lit(ingest_date).alias("ingest_date"),
     ).cast(StockRecord.polars_schema())
     zone.land_parquet("simulator", ingest_date, records.to_arrow(), part=0)
+
+
+def cleansed_frame(symbols: dict[str, list[Bar]], start: dt.date) -> pl.DataFrame:
+    """Oracle bars as CleansedRecord rows, one calendar day apart from ``start``."""
+    rows = [
+        {
+            "symbol": symbol,
+            "trade_date": start + dt.timedelta(days=i),
+            "open": b.close,
+            "high": b.high,
+            "low": b.low,
+            "close": b.close,
+            "adjusted_close": b.close,
+            "volume": b.volume,
+            "dividend_amount": 0.0,
+            "split_coefficient": b.split,
+            "source_file": "test",
+            "ingest_date": start + dt.timedelta(days=i),
+        }
+        for symbol, series in symbols.items()
+        for i, b in enumerate(series)
+    ]
+    return pl.DataFrame(rows, schema=CleansedRecord.polars_schema())

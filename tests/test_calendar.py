@@ -8,23 +8,7 @@ import pytest
 
 from fdp.calendar import is_session, last_sessions, next_sessions, session_array, sessions
 from fdp.errors import ConfigError
-
-# NYSE holidays 2024 as published by the exchange (not derived from the calendar library).
-HOLIDAYS_2024 = {
-    dt.date(2024, m, d)
-    for m, d in [
-        (1, 1),
-        (1, 15),
-        (2, 19),
-        (3, 29),
-        (5, 27),
-        (6, 19),
-        (7, 4),
-        (9, 2),
-        (11, 28),
-        (12, 25),
-    ]
-}
+from nyse_reference import HOLIDAYS_2024
 
 
 def test_2024_sessions_are_the_weekdays_minus_the_holidays() -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
 
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bars import cleansed_frame
 from fdp.engines import Engine
 from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame
@@ -36,27 +36,7 @@ series = st.lists(bar, min_size=0, max_size=90)
 
 
 def frame(symbols: dict[str, list[Bar]]) -> Frame[CleansedRecord]:
-    rows: list[dict[str, Any]] = []
-    for symbol, bars in symbols.items():
-        for i, b in enumerate(bars):
-            rows.append(
-                {
-                    "symbol": symbol,
-                    "trade_date": START + dt.timedelta(days=i),
-                    "open": b.close,
-                    "high": b.high,
-                    "low": b.low,
-                    "close": b.close,
-                    "adjusted_close": b.close,
-                    "volume": b.volume,
-                    "dividend_amount": 0.0,
-                    "split_coefficient": b.split,
-                    "source_file": "test",
-                    "ingest_date": START,
-                }
-            )
-    df = pl.DataFrame(rows, schema=CleansedRecord.polars_schema())
-    return Frame(CleansedRecord, df)
+    return Frame(CleansedRecord, cleansed_frame(symbols, START))
 
 
 def assert_close(actual: float | None, expected: float | None, where: str) -> None:

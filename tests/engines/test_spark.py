@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
-from bars import land, random_bars
+from bars import cleansed_frame, land, random_bars
 from fdp import lake
 from fdp.calendar import sessions
 from fdp.config import Settings
@@ -171,36 +171,12 @@ def skewed() -> dict[str, list[Bar]]:
     return {"LONG": series(1500), "A": series(60), "B": series(20), "C": series(3)}
 
 
-def bars_frame(symbols: dict[str, list[Bar]]) -> pl.DataFrame:
-    rows: list[dict[str, Any]] = []
-    for symbol, series in symbols.items():
-        for i, b in enumerate(series):
-            day = dt.date(1970, 1, 1) + dt.timedelta(days=i)
-            rows.append(
-                {
-                    "symbol": symbol,
-                    "trade_date": day,
-                    "open": b.close,
-                    "high": b.high,
-                    "low": b.low,
-                    "close": b.close,
-                    "adjusted_close": b.close,
-                    "volume": b.volume,
-                    "dividend_amount": 0.0,
-                    "split_coefficient": b.split,
-                    "source_file": "test",
-                    "ingest_date": day,
-                }
-            )
-    return pl.DataFrame(rows, schema=CleansedRecord.polars_schema())
-
-
 @pytest.mark.spark
 def test_a_skewed_input_gives_the_same_rows_with_and_without_chunks(spark: Any) -> None:
     from fdp.engines._spark import SparkEngine
 
     symbols = skewed()
-    bars = Frame(CleansedRecord, bars_frame(symbols))
+    bars = Frame(CleansedRecord, cleansed_frame(symbols, dt.date(1970, 1, 1)))
     empty = Frame.empty(EnrichedStockRecord)
     chunked = SparkEngine(spark, chunk_rows=100).enrich(bars, empty, processed_at=NOW).df
     whole = SparkEngine(spark, skew=False).enrich(bars, empty, processed_at=NOW).df

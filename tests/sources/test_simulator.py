@@ -25,6 +25,7 @@ from fdp.errors import ConfigError
 from fdp.sources.landing import RawZone
 from fdp.sources.simulator import land_simulated, simulate, window
 from fdp.sources.symbols import ParamFile, SymbolParams, symbol_parameters
+from nyse_reference import HOLIDAYS_2024
 
 DT = 1 / 252
 Z999 = stats.norm.ppf(0.9995)  # two-sided 99.9%
@@ -85,28 +86,11 @@ def test_volume_is_higher_on_days_with_large_moves() -> None:
     assert rho > 0.1
 
 
-NYSE_2024_HOLIDAYS = [
-    dt.date(2024, m, d)
-    for m, d in [
-        (1, 1),
-        (1, 15),
-        (2, 19),
-        (3, 29),
-        (5, 27),
-        (6, 19),
-        (7, 4),
-        (9, 2),
-        (11, 28),
-        (12, 25),
-    ]
-]
-
-
 def test_bars_fall_on_nyse_sessions_only() -> None:
     bars = simulate(["MSFT"], start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 31))
     days = set(bars["trade_date"].to_list())
     assert len(days) == bars.height == 252
-    assert not days & set(NYSE_2024_HOLIDAYS)
+    assert not days & HOLIDAYS_2024
     assert all(d.weekday() < 5 for d in days)
     assert sorted(days) == sessions(dt.date(2024, 1, 1), dt.date(2024, 12, 31))
 
