@@ -43,7 +43,8 @@ def test_arrow_and_polars_schemas_follow_the_dataclass_fields(record: type) -> N
 
 def test_enriched_record_has_the_seed_fields_and_calendar_types() -> None:
     schema = EnrichedStockRecord.arrow_schema()
-    assert len(schema) == 29
+    assert len(schema) == 30  # the seed's 28, split_adjusted_close, ingest_date (lineage)
+    assert schema.field("ingest_date") == pa.field("ingest_date", pa.date32(), False)
     assert schema.field("trade_timestamp").type == pa.timestamp("us", tz="UTC")
     assert schema.field("day_of_week").type == pa.int32()
     assert not schema.field("volume").nullable

@@ -38,9 +38,18 @@ BARS = random_bars(SYMBOLS, DAYS, seed=7).with_columns(
     .otherwise(pl.col("split_coefficient"))
 )
 
+CORRECTED_DAY = DAILY[3]
+CORRECTION = BARS.filter(
+    (pl.col("symbol") == "AAA") & (pl.col("trade_date") == HISTORY[-30])
+).with_columns(close=pl.col("close") * 1.1)
+FINAL = BARS.update(CORRECTION, on=["symbol", "trade_date"])
+"""The bars as the last ingest of each key has them."""
+
 
 def curated(settings: Settings) -> pl.DataFrame:
-    return lake.scan(settings).collect().sort("symbol", "trade_date").drop("processing_timestamp")
+    """The curated rows without their lineage (which run computed them, from which batch)."""
+    rows = lake.scan(settings).collect().sort("symbol", "trade_date")
+    return rows.drop("processing_timestamp", "ingest_date")
 
 
 def digests(root: Path) -> dict[str, str]:
@@ -52,13 +61,15 @@ def digests(root: Path) -> dict[str, str]:
 
 
 def land_daily(settings: Settings) -> None:
-    """History in one batch the day before the dailies, then one batch per session."""
+    """History in one batch the day before the dailies, then one batch per session; one of
+    them also corrects a bar of the history."""
     land(settings, HISTORY[-1], BARS.filter(pl.col("trade_date").is_in(HISTORY)))
     for day in DAILY:
-        land(settings, day, BARS.filter(pl.col("trade_date") == day))
+        bars = BARS.filter(pl.col("trade_date") == day)
+        land(settings, day, pl.concat([bars, CORRECTION]) if day == CORRECTED_DAY else bars)
 
 
-def all_at_once(tmp_path: Path, bars: pl.DataFrame = BARS) -> pl.DataFrame:
+def all_at_once(tmp_path: Path, bars: pl.DataFrame = FINAL) -> pl.DataFrame:
     reference = Settings(data_dir=str(tmp_path / "reference"))
     land(reference, DAYS[-1], bars)
     transform(reference, DAYS[-1])
@@ -108,6 +119,31 @@ def test_a_corrected_bar_updates_that_row_and_every_later_one(
     assert keys["trade_date"].min() == late
     assert keys.height == 20
     assert result.rows_written == 20
+
+
+def test_an_older_batch_run_after_a_newer_correction_does_not_win(
+    settings: Settings, tmp_path: Path
+) -> None:
+    land_daily(settings)
+    transform(settings, CORRECTED_DAY)
+    result = transform(settings, HISTORY[-1])
+    assert result.rejected == 1
+    (rejected,) = read_rejected(settings, HISTORY[-1], "cleanse").to_dicts()
+    assert (rejected["symbol"], rejected["timestamp"], rejected["rule"]) == (
+        "AAA",
+        HISTORY[-30].isoformat(),
+        "superseded",
+    )
+    assert str(CORRECTED_DAY) in rejected["reason"]
+    for day in DAILY:
+        transform(settings, day)
+    assert_same_rows(curated(settings), all_at_once(tmp_path))
+    stored = lake.scan(settings).filter(pl.col("trade_date") == HISTORY[-30]).collect()
+    assert dict(stored.select("symbol", "ingest_date").iter_rows()) == {
+        "AAA": CORRECTED_DAY,
+        "BB.B": HISTORY[-1],
+        "CCC": HISTORY[-1],
+    }
 
 
 def test_rerunning_a_date_changes_nothing(settings: Settings) -> None:

@@ -137,7 +137,8 @@ class CleansedRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class EnrichedStockRecord(Record):
-    """A curated row: the bar, its indicators (see ``fdp.indicators``) and calendar parts."""
+    """A curated row: the bar, its indicators (see ``fdp.indicators``), calendar parts and
+    lineage (when it was computed, from which ingest)."""
 
     KEY: ClassVar[tuple[str, ...]] = ("symbol", "trade_date")
 
@@ -170,6 +171,9 @@ class EnrichedStockRecord(Record):
     day: Int32
     day_of_week: Int32
     processing_timestamp: dt.datetime
+    ingest_date: dt.date
+    """The raw batch the bar came from: a batch transformed later but ingested earlier never
+    replaces it (the latest ingest wins across runs, whatever order they run in)."""
 
 
 R = TypeVar("R", bound=Record)

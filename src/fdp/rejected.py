@@ -78,6 +78,23 @@ def read_rejected(
     return pl.concat(frames)
 
 
+def superseded_rejects(superseded: pl.DataFrame) -> pl.DataFrame:
+    """Cleansed batch rows (plus ``stored_ingest_date``) that a later ingest in the lake
+    supersedes, as rejected rows: the date string is the cleansed trade date."""
+    return superseded.select(
+        "symbol",
+        pl.col("trade_date").dt.to_string("%Y-%m-%d").alias("timestamp"),
+        *(c for c in StockRecord.names() if c not in ("symbol", "timestamp")),
+        pl.lit("superseded").alias("rule"),
+        pl.format(
+            "the lake holds {} {} from the later ingest of {}",
+            "symbol",
+            "trade_date",
+            "stored_ingest_date",
+        ).alias("reason"),
+    )
+
+
 REJECTED_KEY = ["symbol", "timestamp", "source_file"]
 """What identifies a raw row: its symbol, its date string and the object it came from."""
 

@@ -27,7 +27,7 @@ from fdp.engines import Engine, get_engine
 from fdp.errors import ConfigError
 from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame, StockRecord
-from fdp.rejected import accepted_rows, read_rejected, write_rejected
+from fdp.rejected import accepted_rows, read_rejected, superseded_rejects, write_rejected
 from fdp.sources.landing import RawZone
 
 if TYPE_CHECKING:
@@ -86,8 +86,15 @@ def transform(
     rows_in = len(batch)
     cleansed = engine.cleanse(batch)
     rejected = cleansed.rejected.height
-    write_rejected(settings, "cleanse", run_date, _as_rejected(cleansed.rejected), source=source)
-    bars, state, stored = _plan(settings, cleansed.rows)
+    bars, state, stored, superseded = _plan(settings, cleansed.rows)
+    rejected += superseded.height
+    write_rejected(
+        settings,
+        "cleanse",
+        run_date,
+        pl.concat([_as_rejected(cleansed.rejected), superseded_rejects(superseded)]),
+        source=source,
+    )
     # The raw and cleansed rows are not needed past here: freed before the lake is written.
     del batch, cleansed
     processed_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
@@ -139,14 +146,18 @@ def _as_rejected(rows: pl.DataFrame) -> pl.DataFrame:
 
 def _plan(
     settings: Settings, cleansed: Frame[CleansedRecord]
-) -> tuple[Frame[CleansedRecord], Frame[EnrichedStockRecord], pl.DataFrame]:
-    """The bars to compute, the state rows before them, and the stored rows they replace."""
+) -> tuple[Frame[CleansedRecord], Frame[EnrichedStockRecord], pl.DataFrame, pl.DataFrame]:
+    """The bars to compute, the state rows before them, the stored rows they replace, and the
+    batch rows that a later ingest already in the lake supersedes."""
     batch = cleansed.df
     split = pl.col("split_coefficient") != 1.0
     wanted = batch.group_by("symbol").agg(
         pl.when(split.any()).then(None).otherwise(pl.col("trade_date").min()).alias("from_date")
     )
     history = lake.read_history(settings, wanted, STATE_ROWS)
+    superseded = _superseded(batch, history)
+    if not superseded.is_empty():
+        batch = batch.join(superseded, on=lake.KEY, how="anti", maintain_order="left")
     # A replaced bar that carried a split changes P before it: recompute that symbol whole.
     # Joins against the whole batch are skipped when the other side is empty (a backfill).
     stored_splits = history.filter(split)
@@ -172,10 +183,10 @@ def _plan(
         history.filter(recompute).select(names),
         history.filter(~recompute).select(names),
     )
-    carried = (stored if stored.is_empty() else stored.join(batch, on=lake.KEY, how="anti")).select(
-        *(c for c in CleansedRecord.names() if c not in ("source_file", "ingest_date")),
-        pl.lit(lake.table_url(settings)).alias("source_file"),
-        pl.col("processing_timestamp").dt.date().alias("ingest_date"),
+    carried = (
+        (stored if stored.is_empty() else stored.join(batch, on=lake.KEY, how="anti"))
+        .with_columns(pl.lit(lake.table_url(settings)).alias("source_file"))
+        .select(CleansedRecord.names())
     )
     # The engine orders the bars (and skips that when they come ordered, as a backfill's do).
     bars = batch if carried.is_empty() else pl.concat([batch, carried])
@@ -183,7 +194,18 @@ def _plan(
         Frame(CleansedRecord, bars, origin="bars to compute"),
         Frame(EnrichedStockRecord, state, origin="lake state"),
         stored,
+        superseded,
     )
+
+
+def _superseded(batch: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
+    """The batch rows whose key the lake holds from a later ingest (an older batch run after
+    a newer one must not win): the batch row plus the stored row's ``stored_ingest_date``."""
+    if history.is_empty():
+        return batch.clear().with_columns(pl.lit(None, pl.Date).alias("stored_ingest_date"))
+    stored = history.select(*lake.KEY, pl.col("ingest_date").alias("stored_ingest_date"))
+    joined = batch.join(stored, on=lake.KEY, how="inner", maintain_order="left")
+    return joined.filter(pl.col("stored_ingest_date") > pl.col("ingest_date"))
 
 
 def _manifest_keys(enriched: pl.DataFrame, differs: pl.Series, run_date: dt.date) -> pl.DataFrame:

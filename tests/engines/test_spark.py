@@ -272,3 +272,29 @@ def test_the_spark_job_writes_the_lake_the_transform_writes(
     (again,) = spark_job.main([*args, "--date", str(DAILY[-1])], spark)
     assert (again.rows_written, again.partitions_replaced) == (0, 0)
     assert digests(table) == before
+
+
+@pytest.mark.spark
+def test_the_spark_job_in_any_date_order_keeps_the_latest_ingest(
+    spark: Any, polars_lake: Settings, tmp_path: Path
+) -> None:
+    """The correcting batch first, then the older batches it supersedes: the same lake."""
+    from fdp.engines import spark_job
+
+    source = Settings(data_dir=str(tmp_path / "source"))
+    land_all(source)
+    target = tmp_path / "target"
+    args = ["--source-path", source.data_dir, "--target-path", str(target)]
+    for day in [DAILY[-1], HISTORY[-1], DAILY[0]]:
+        spark_job.main([*args, "--date", str(day)], spark)
+    superseded = read_rejected(Settings(data_dir=str(target)), HISTORY[-1], "cleanse")
+    assert superseded.select("symbol", "timestamp", "rule").rows() == [
+        ("AAA", LATE.isoformat(), "superseded")
+    ]
+    assert_frame_equal(
+        curated(Settings(data_dir=str(target))).drop("processing_timestamp"),
+        curated(polars_lake).drop("processing_timestamp"),
+        check_exact=False,
+        rel_tol=1e-9,
+        abs_tol=1e-12,
+    )

@@ -20,8 +20,11 @@ from wh_helpers import expected, fact_rows, make_rows, write_run
 
 from fdp.config import Settings
 from fdp.errors import DataError, TerminalError, TransientError
-from fdp.warehouse import connect, load_range, load_run, migrate, read_changes
+from fdp.records import EnrichedStockRecord
+from fdp.warehouse import connect, load_range, load_run, migrate, read_changes, sql
+from fdp.warehouse.base import Session
 from fdp.warehouse.loader import FAULT_ENV
+from fdp.warehouse.migrations import MIGRATIONS
 
 D1, D2, D3 = dt.date(2024, 1, 31), dt.date(2024, 2, 1), dt.date(2024, 2, 2)
 DAYS = [dt.date(2024, 1, 29), dt.date(2024, 1, 30), D1, D2, D3]
@@ -29,10 +32,36 @@ DAYS = [dt.date(2024, 1, 29), dt.date(2024, 1, 30), D1, D2, D3]
 
 def test_migrations_are_numbered_and_idempotent(wh_settings: Settings) -> None:
     warehouse = connect(wh_settings.warehouse_url, wh_settings)
-    assert migrate(warehouse) == [1, 2, 3]
+    assert migrate(warehouse) == [1, 2, 3, 4]
     assert migrate(warehouse) == []
     versions = warehouse.query("SELECT version FROM schema_migrations ORDER BY version")
-    assert versions.column(0).to_pylist() == [1, 2, 3]
+    assert versions.column(0).to_pylist() == [1, 2, 3, 4]
+    fact = warehouse.query(f"SELECT * FROM {sql.FACT} WHERE 1 = 0")
+    assert fact.column_names == EnrichedStockRecord.names()
+
+
+def test_a_warehouse_at_version_3_gains_the_ingest_date_column(wh_settings: Settings) -> None:
+    """Migration 1 creates the fact table as it first was; 4 adds ``ingest_date`` to it."""
+    warehouse = connect(wh_settings.warehouse_url, wh_settings)
+
+    def version_3(session: Session) -> None:
+        session.execute(sql.create_migrations(warehouse.dialect))
+        for migration in MIGRATIONS[:3]:
+            for statement in migration.statements(warehouse.dialect):
+                session.execute(statement)
+            session.execute(
+                sql.insert_migration(warehouse.dialect),
+                (migration.version, migration.name, dt.datetime.now(dt.UTC)),
+            )
+
+    warehouse.run(version_3)
+    before = warehouse.query(f"SELECT * FROM {sql.FACT} WHERE 1 = 0").column_names
+    assert "ingest_date" not in before
+    assert migrate(warehouse) == [4]
+    rows = make_rows(["AAA"], DAYS, seed=3)
+    write_run(wh_settings, D3, rows)
+    load_run(wh_settings, D3)
+    assert_frame_equal(fact_rows(wh_settings.warehouse_url, wh_settings), expected(rows))
 
 
 def test_same_run_twice_leaves_the_same_rows(wh_settings: Settings) -> None:

@@ -59,6 +59,7 @@ def make_rows(
             "day": [d.day for _, d in keys],
             "day_of_week": [d.isoweekday() for _, d in keys],
             "processing_timestamp": [dt.datetime(2024, 6, 1, 12, processed, tzinfo=UTC)] * n,
+            "ingest_date": [d for _, d in keys],
         },
         schema=EnrichedStockRecord.polars_schema(),
     )

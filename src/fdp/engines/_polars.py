@@ -113,7 +113,7 @@ class PolarsEngine:
         *,
         processed_at: dt.datetime,
     ) -> Frame[EnrichedStockRecord]:
-        bar_cols = ["symbol", "trade_date", *PRICES, "volume", "dividend_amount"]
+        bar_cols = ["symbol", "trade_date", *PRICES, "volume", "dividend_amount", "ingest_date"]
         new = bars.df.select(*bar_cols, "split_coefficient")
         new = _sorted(new, KEY, key="symbol").with_columns(
             (pl.col("close") / _later_splits()).alias(P),

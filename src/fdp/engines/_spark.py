@@ -270,7 +270,15 @@ def _with_positions(bars: DataFrame, state: DataFrame) -> DataFrame:
     from pyspark.sql import Window
     from pyspark.sql import functions as sf
 
-    bar_cols = ["symbol", "trade_date", *PRICES, "volume", "dividend_amount", "split_coefficient"]
+    bar_cols = [
+        "symbol",
+        "trade_date",
+        *PRICES,
+        "volume",
+        "dividend_amount",
+        "split_coefficient",
+        "ingest_date",
+    ]
     new = bars.select(
         *bar_cols,
         sf.lit(None).cast("double").alias(P),

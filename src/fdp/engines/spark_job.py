@@ -35,7 +35,7 @@ from fdp.engines._spark import ROW, SparkEngine, cleanse_df, enrich_df, rejected
 from fdp.errors import ConfigError
 from fdp.indicators import INDICATOR_COLUMNS
 from fdp.records import CleansedRecord, EnrichedStockRecord, StockRecord
-from fdp.rejected import read_rejected, write_rejected
+from fdp.rejected import read_rejected, superseded_rejects, write_rejected
 from fdp.sources.landing import SOURCES, RawZone
 from fdp.sources.vendor_json import parse_daily
 from fdp.spark_session import build_session, spark_schema
@@ -111,15 +111,19 @@ def run_date(
     rows_in = raw.count()
     engine.size_shuffle(rows_in)
     kept, rejected_df = cleanse_df(raw)
-    rejected = rejected_frame(rejected_df)
-    write_rejected(target, "cleanse", day, rejected, source=source_name)
-    kept = kept.persist()
     stored = _stored(spark, target)
     history = stored.join(kept.select("symbol").distinct(), "symbol", "semi")
+    # An older batch run after a newer one must not win: the latest ingest of a key stays.
+    superseded = kept.join(
+        history.select(*lake.KEY, sf.col("ingest_date").alias("stored_ingest_date")), lake.KEY
+    ).filter(sf.col("stored_ingest_date") > sf.col("ingest_date"))
+    superseded_rows = pl.DataFrame(superseded.toArrow())
+    rejected = pl.concat([rejected_frame(rejected_df), superseded_rejects(superseded_rows)])
+    write_rejected(target, "cleanse", day, rejected, source=source_name)
+    kept = kept.join(superseded.select(*lake.KEY), lake.KEY, "anti").persist()
     carried = history.join(kept, lake.KEY, "anti").select(
-        *(c for c in CleansedRecord.names() if c not in ("source_file", "ingest_date")),
+        *(c for c in CleansedRecord.names() if c != "source_file"),
         sf.lit(lake.table_url(target)).alias("source_file"),
-        sf.to_date("processing_timestamp").alias("ingest_date"),
     )
     bars = kept.unionByName(carried).persist()  # read again by the enrichment
     longest = bars.groupBy("symbol").count().agg(sf.max("count")).first()

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fdp.records import EnrichedStockRecord
 from fdp.warehouse import sql
 from fdp.warehouse.base import Session, Warehouse
 from fdp.warehouse.sql import Dialect
@@ -23,14 +24,20 @@ class Migration:
     statements: Callable[[Dialect], list[str]]
 
 
+_ADDED_LATER = ("ingest_date",)
+"""Fact columns added by a later migration: version 1 must create the table as it first was."""
+_FACT_V1 = tuple(c for c in EnrichedStockRecord.columns() if c.name not in _ADDED_LATER)
+_INGEST_DATE = next(c for c in EnrichedStockRecord.columns() if c.name == "ingest_date")
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "fact_stock_prices", lambda d: [sql.create_fact(d)]),
+    Migration(1, "fact_stock_prices", lambda d: [sql.create_fact(d, _FACT_V1)]),
     Migration(2, "dim_symbol", lambda d: [sql.create_dim_symbol(d)]),
     Migration(
         3,
         "pipeline_runs and dq_results",
         lambda d: [sql.create_pipeline_runs(d), sql.create_dq_results(d)],
     ),
+    Migration(4, "fact_stock_prices.ingest_date", lambda d: [sql.add_fact_column(d, _INGEST_DATE)]),
 )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from fdp.records import EnrichedStockRecord
+from fdp.records import Column, EnrichedStockRecord
 
 FACT = "fact_stock_prices"
 STAGE = "stage_stock_prices"
@@ -98,15 +98,20 @@ def _column_list(names: Sequence[str], prefix: str = "") -> str:
     return ", ".join(f"{prefix}{n}" for n in names)
 
 
-def create_fact(d: Dialect) -> str:
+def create_fact(d: Dialect, columns: Sequence[Column] = EnrichedStockRecord.columns()) -> str:
     cols = [
-        f"{c.name} {d.sql_type(c.arrow_type)}{'' if c.nullable else ' NOT NULL'}"
-        for c in EnrichedStockRecord.columns()
+        f"{c.name} {d.sql_type(c.arrow_type)}{'' if c.nullable else ' NOT NULL'}" for c in columns
     ]
     if d.fact_primary_key:
         cols.append(f"PRIMARY KEY ({_column_list(KEY)})")
     body = ",\n    ".join(cols)
     return f"CREATE TABLE IF NOT EXISTS {FACT} (\n    {body}\n){d.fact_suffix}"
+
+
+def add_fact_column(d: Dialect, column: Column) -> str:
+    """A column added after the table was created: nullable, as rows loaded before it have
+    no value (the loader always supplies one)."""
+    return f"ALTER TABLE {FACT} ADD COLUMN {column.name} {d.sql_type(column.arrow_type)}"
 
 
 def create_migrations(d: Dialect) -> str:
