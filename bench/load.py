@@ -95,7 +95,7 @@ def synthetic(rows: int, seed: int = 0) -> pl.DataFrame:
 def _lake(root: Path, rows: int) -> Settings:
     settings = Settings(data_dir=str(root / "data"), warehouse_url=f"duckdb:///{root}/wh.duckdb")
     frame = Frame(EnrichedStockRecord, synthetic(rows))
-    lake.upsert(settings, frame)
+    lake.upsert(settings, [frame])
     lake.write_changes(settings, RUN_DATE, frame.df)
     return settings
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pyarrow.dataset as ds
+import pytest
 
 from bars import land, random_bars
 from fdp import lake
@@ -17,6 +18,7 @@ from fdp.config import Settings
 from fdp.transform import transform
 
 DAYS = sessions(dt.date(2023, 1, 1), dt.date(2023, 4, 28))
+NOW = dt.datetime(2023, 5, 1, 12, tzinfo=dt.UTC)
 
 
 def digests(settings: Settings) -> dict[str, str]:
@@ -82,3 +84,25 @@ def test_read_history_returns_the_state_rows_and_everything_after(settings: Sett
     aaa = history.filter(pl.col("symbol") == "AAA")["trade_date"].to_list()
     assert aaa == DAYS[-8:]
     assert history.filter(pl.col("symbol") == "BBB").height == len(DAYS)
+
+
+def test_the_lake_on_s3_equals_the_local_lake_moto_local_standin(
+    settings: Settings, aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New partitions are staged in memory and PUT once; existing ones are merged."""
+    import boto3
+
+    boto3.client("s3", endpoint_url=aws_env, region_name="us-east-1").create_bucket(Bucket="lake")
+    monkeypatch.setenv("FDP_S3_ENDPOINT_URL", aws_env)
+    remote = Settings(data_dir="s3://lake/data", s3_endpoint_url=aws_env)
+    bars = random_bars(["AAA", "BBB"], DAYS, seed=3)
+    for target in (settings, remote):
+        land(target, DAYS[-2], bars.filter(pl.col("trade_date") < DAYS[-1]))
+        land(target, DAYS[-1], bars.filter(pl.col("trade_date") == DAYS[-1]))
+        transform(target, DAYS[-2], now=NOW)
+        transform(target, DAYS[-1], now=NOW)
+    assert lake.partitions(remote) == lake.partitions(settings) == [(2023, m) for m in (1, 2, 3, 4)]
+    for partition in lake.partitions(settings):
+        local = lake.read_partition(settings, partition)
+        assert lake.read_partition(remote, partition).equals(local)
+    assert lake.read_partition(remote, (2023, 4))["trade_date"].max() == DAYS[-1]

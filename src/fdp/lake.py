@@ -20,11 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 from fsspec import AbstractFileSystem
+from polars.io.partition import FileProviderArgs
+from polars.io.plugins import register_io_source
 
 from fdp.config import Settings
 from fdp.records import EnrichedStockRecord, Frame
@@ -144,37 +146,104 @@ def read_history(settings: Settings, wanted: pl.DataFrame, rows_before: int) -> 
 
 def upsert(
     settings: Settings,
-    rows: Frame[EnrichedStockRecord],
+    slices: Iterable[Frame[EnrichedStockRecord]],
     on_partition: Callable[[Partition], None] | None = None,
 ) -> list[Partition]:
-    """Insert or replace ``rows`` (sorted by key) by key, rewriting each partition they touch
-    atomically."""
-    # Row numbers per partition; each worker gathers its own rows, so the whole table is never
-    # held twice.
-    groups = (
-        rows.df.select(*PARTITION_KEYS)
-        .with_row_index("_row")
-        .group_by(*PARTITION_KEYS)
-        .agg(pl.col("_row").sort())
-    )
-    index = {(int(y), int(m)): i for i, (y, m) in enumerate(groups.select(PARTITION_KEYS).rows())}
-    touched: list[Partition] = sorted(index)
-    existing = set(partitions(settings))
+    """Insert or replace the rows of ``slices`` by key, rewriting each partition they touch
+    atomically; return the partitions replaced.
 
-    def replace(partition: Partition) -> Partition:
-        new = rows.df[groups["_row"][index[partition]]]
+    ``slices`` come in key order (each sorted by key, each one's symbols after the previous
+    one's), so they stream straight into one staged file per partition and the whole batch is
+    never held at once. A staged partition that already exists is then merged with its stored
+    rows; each partition is published by a rename (or a single PUT on an object store).
+    """
+    fs, root = filesystem(table_url(settings))
+    existing = set(partitions(settings))
+    staged = _stage(fs, root, slices)
+    touched = sorted(staged)
+
+    def publish(partition: Partition) -> Partition:
+        target = partition_url(settings, partition)
+        new = staged[partition]
         if partition in existing:
-            old = read_partition(settings, partition).join(new, on=KEY, how="anti")
-            new = pl.concat([old, new]).sort(KEY)
-        _write_partition(settings, partition, new)
+            rows = _read_staged(fs, new)
+            if isinstance(new, str):
+                fs.rm(new)
+            old = read_partition(settings, partition).select(rows.columns)
+            merged = pl.concat([old.join(rows, on=KEY, how="anti"), rows]).sort(KEY)
+            _write_partition(settings, partition, merged)
+        elif isinstance(new, str):
+            fs.mv(new, filesystem(target)[1])
+        else:
+            put_bytes(fs, filesystem(target)[1], new.getvalue())
         return partition
 
-    # Encoding and compression release the GIL: partitions are written side by side.
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        for done in pool.map(replace, touched):
+        for done in pool.map(publish, touched):
             if on_partition is not None:
                 on_partition(done)
     return touched
+
+
+class _Buffer(io.BytesIO):
+    """An in-memory staged file that outlives the writer closing it."""
+
+    def close(self) -> None:
+        """Kept open: the bytes are read after the writer is done."""
+
+
+def _stage(
+    fs: AbstractFileSystem, root: str, slices: Iterable[Frame[EnrichedStockRecord]]
+) -> dict[Partition, str | _Buffer]:
+    """Stream ``slices`` into one Parquet file per partition: a hidden file beside the
+    partition's on a local disk (a crash leaves the lake as it was), a buffer otherwise."""
+    local = is_local(fs)
+    if local and fs.exists(root):
+        for stale in fs.glob(f"{root}/year=*/month=*/.{FILE_NAME}.*.tmp"):
+            fs.rm(stale)
+    staged: dict[Partition, str | _Buffer] = {}
+    run = uuid.uuid4().hex
+
+    def target(args: FileProviderArgs) -> str | _Buffer:
+        keys = args.partition_keys
+        partition = (int(keys["year"][0]), int(keys["month"][0]))
+        if not local:
+            staged[partition] = _Buffer()
+            return staged[partition]
+        directory = f"{root}/year={partition[0]:04d}/month={partition[1]:02d}"
+        fs.makedirs(directory, exist_ok=True)
+        staged[partition] = path = f"{directory}/.{FILE_NAME}.{run}.tmp"
+        return path
+
+    def source(
+        columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch: int | None
+    ) -> Iterator[pl.DataFrame]:
+        for frame in slices:
+            df = frame.df if predicate is None else frame.df.filter(predicate)
+            yield df if columns is None else df.select(columns)
+
+    register_io_source(source, schema=EnrichedStockRecord.polars_schema()).sink_parquet(
+        pl.PartitionBy(
+            root,
+            file_path_provider=target,
+            key=list(PARTITION_KEYS),
+            include_key=False,
+            approximate_bytes_per_file=None,
+        ),
+        compression="zstd",
+        compression_level=1,
+        row_group_size=ROW_GROUP_ROWS,
+        statistics=True,
+        maintain_order=True,
+    )
+    return staged
+
+
+def _read_staged(fs: AbstractFileSystem, staged: str | _Buffer) -> pl.DataFrame:
+    if isinstance(staged, str):
+        with fs.open(staged, "rb") as handle:
+            return pl.read_parquet(handle)
+    return pl.read_parquet(io.BytesIO(staged.getvalue()))
 
 
 def _write_partition(settings: Settings, partition: Partition, rows: pl.DataFrame) -> None:

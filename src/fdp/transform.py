@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -98,23 +98,96 @@ def transform(
     # The raw and cleansed rows are not needed past here: freed before the lake is written.
     del batch, cleansed
     processed_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    enriched = engine.enrich(bars, state, processed_at=processed_at)
-    del bars
-    differs = _differs(enriched.df, stored)
-    changed = enriched.df if differs.all() else enriched.df.filter(differs)
-    keys = _manifest_keys(enriched.df, differs, run_date)
-    replaced = lake.upsert(settings, Frame(EnrichedStockRecord, changed), on_partition)
-    lake.write_changes(settings, run_date, keys)
+    counts = _Counts()
+    slices = enrich_in_slices(engine, bars, state, processed_at=processed_at)
+    replaced = lake.upsert(settings, _changed(slices, stored, run_date, counts), on_partition)
+    lake.write_changes(settings, run_date, pl.concat(counts.keys))
     return TransformResult(
         start=run_date,
         end=run_date,
         rows_in=rows_in,
         rejected=rejected,
-        rows_written=changed.height,
+        rows_written=counts.written,
         partitions_replaced=len(replaced),
-        changed_keys=enriched.df.height,
+        changed_keys=counts.computed,
         duration_s=time.perf_counter() - started,
     )
+
+
+SLICE_ROWS = 1_000_000
+"""Bars enriched at a time: symbols are independent, so a big batch is computed and written in
+slices of whole symbols, which bounds memory to one slice's intermediate columns."""
+
+
+def enrich_in_slices(
+    engine: Engine,
+    bars: Frame[CleansedRecord],
+    state: Frame[EnrichedStockRecord],
+    *,
+    processed_at: dt.datetime,
+    slice_rows: int | None = None,
+) -> Iterator[Frame[EnrichedStockRecord]]:
+    """``engine.enrich`` over slices of whole symbols (about ``slice_rows`` bars each), in key
+    order: each slice is sorted and holds symbols after the previous slice's."""
+    ordered = _in_key_order(bars.df)
+    for part in _symbol_slices(ordered, slice_rows or SLICE_ROWS):
+        own_state = (
+            state.df if state.df.is_empty() else state.df.join(part, on="symbol", how="semi")
+        )
+        yield engine.enrich(
+            Frame(CleansedRecord, part, origin="bars to compute"),
+            Frame(EnrichedStockRecord, own_state, origin="lake state"),
+            processed_at=processed_at,
+        )
+
+
+@dataclass(slots=True)
+class _Counts:
+    """What the slices of a run computed and changed, filled as they stream to the lake."""
+
+    computed: int = 0
+    written: int = 0
+    keys: list[pl.DataFrame] = field(default_factory=list)
+
+
+def _changed(
+    slices: Iterable[Frame[EnrichedStockRecord]],
+    stored: pl.DataFrame,
+    run_date: dt.date,
+    counts: _Counts,
+) -> Iterator[Frame[EnrichedStockRecord]]:
+    """The rows of each slice that are new or differ from the stored ones."""
+    for enriched in slices:
+        differs = _differs(enriched.df, stored)
+        counts.computed += enriched.df.height
+        counts.keys.append(_manifest_keys(enriched.df, differs, run_date))
+        changed = enriched.df if differs.all() else enriched.df.filter(differs)
+        counts.written += changed.height
+        yield Frame(EnrichedStockRecord, changed, origin="changed rows")
+
+
+def _in_key_order(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` sorted by key; the sort is skipped when rows come in key order (a backfill's do)."""
+    if df.height < 2:
+        return df
+    sym, day = pl.col("symbol"), pl.col("trade_date")
+    ordered = (sym > sym.shift(1)) | ((sym == sym.shift(1)) & (day > day.shift(1)))
+    return df if df.select(ordered.slice(1).all()).item() else df.sort(lake.KEY)
+
+
+def _symbol_slices(df: pl.DataFrame, rows: int) -> list[pl.DataFrame]:
+    """``df`` (sorted by symbol) cut into zero-copy slices of whole symbols, about ``rows``
+    rows each."""
+    counts = df.group_by("symbol", maintain_order=True).len()["len"].to_list()
+    slices, start, size = [], 0, 0
+    for count in counts:
+        if size and size + count > rows:
+            slices.append(df.slice(start, size))
+            start, size = start + size, 0
+        size += count
+    if size or not slices:
+        slices.append(df.slice(start, size))
+    return slices
 
 
 def transform_range(
@@ -188,7 +261,7 @@ def _plan(
         .with_columns(pl.lit(lake.table_url(settings)).alias("source_file"))
         .select(CleansedRecord.names())
     )
-    # The engine orders the bars (and skips that when they come ordered, as a backfill's do).
+    # Ordered by ``enrich_in_slices`` (which skips that when they come ordered, as a backfill's do).
     bars = batch if carried.is_empty() else pl.concat([batch, carried])
     return (
         Frame(CleansedRecord, bars, origin="bars to compute"),

@@ -132,21 +132,24 @@ def test_slices_of_whole_symbols_match_the_oracle(
     symbols: dict[str, list[Bar]], slice_rows: int, cut: int
 ) -> None:
     from fdp.engines._polars import PolarsEngine
+    from fdp.transform import enrich_in_slices
+
+    def enrich(bars: Frame[CleansedRecord], state: Frame[EnrichedStockRecord]) -> pl.DataFrame:
+        slices = enrich_in_slices(
+            PolarsEngine(), bars, state, processed_at=NOW, slice_rows=slice_rows
+        )
+        return pl.concat([s.df for s in slices])
 
     whole = frame(symbols)
-    full = PolarsEngine(slice_rows=slice_rows).enrich(
-        whole, Frame.empty(EnrichedStockRecord), processed_at=NOW
-    )
-    check_against_oracle(full.df, symbols)
+    full = enrich(whole, Frame.empty(EnrichedStockRecord))
+    check_against_oracle(full, symbols)
     # Continuing from state rows, the slices still see each symbol's own state only.
     recent = pl.col("trade_date") >= START + dt.timedelta(days=cut)
-    state = full.df.filter(~recent).group_by("symbol", maintain_order=True).tail(STATE_ROWS)
+    state = full.filter(~recent).group_by("symbol", maintain_order=True).tail(STATE_ROWS)
     tail = Frame(CleansedRecord, whole.df.filter(recent))
-    part = PolarsEngine(slice_rows=slice_rows).enrich(
-        tail, Frame(EnrichedStockRecord, state), processed_at=NOW
-    )
-    expected = full.df.filter(recent)
-    assert part.df["price_id"].to_list() == expected["price_id"].to_list()
+    part = enrich(tail, Frame(EnrichedStockRecord, state))
+    expected = full.filter(recent)
+    assert part["price_id"].to_list() == expected["price_id"].to_list()
     for column in INDICATOR_COLUMNS:
-        for t, (got, want) in enumerate(zip(part.df[column], expected[column], strict=True)):
+        for t, (got, want) in enumerate(zip(part[column], expected[column], strict=True)):
             assert_close(got, want, f"row {t} {column}")

@@ -67,7 +67,7 @@ def make_rows(
 
 def write_run(settings: Settings, run_date: dt.date, rows: pl.DataFrame) -> None:
     """Publish ``rows`` to the lake and a manifest naming their keys, as the transform does."""
-    lake.upsert(settings, Frame(EnrichedStockRecord, rows))
+    lake.upsert(settings, [Frame(EnrichedStockRecord, rows)])
     lake.write_changes(settings, run_date, rows)
 
 

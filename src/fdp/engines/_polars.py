@@ -29,18 +29,10 @@ _GROUP = "_group"
 """A symbol's run id in the sorted rows: an integer ``over`` key, much cheaper than the string."""
 
 
-SLICE_ROWS = 1_000_000
-"""Bars enriched at a time: symbols are independent, so a big batch is computed in slices of
-whole symbols, which bounds the memory of the ~40 intermediate columns."""
-
-
 class PolarsEngine:
     """The default engine; needs no server."""
 
     name = "polars"
-
-    def __init__(self, slice_rows: int = SLICE_ROWS) -> None:
-        self.slice_rows = slice_rows
 
     def cleanse(self, raw: Frame[StockRecord]) -> Cleansed:
         df = raw.df.with_row_index("_row")
@@ -121,31 +113,8 @@ class PolarsEngine:
             pl.lit(False).alias(_STATE),
         )
         old = state.df.select(new.columns[:-1]).with_columns(pl.lit(True).alias(_STATE))
-        slices = [
-            _enrich_sorted(
-                part
-                if old.is_empty()
-                else pl.concat([old.join(part, on="symbol", how="semi"), part]).sort(KEY),
-                processed_at,
-            )
-            for part in _symbol_slices(new, self.slice_rows)
-        ]
-        return Frame(EnrichedStockRecord, pl.concat(slices, rechunk=False), origin="enriched")
-
-
-def _symbol_slices(df: pl.DataFrame, rows: int) -> list[pl.DataFrame]:
-    """``df`` (sorted by symbol) cut into zero-copy slices of whole symbols, about ``rows``
-    rows each."""
-    counts = df.group_by("symbol", maintain_order=True).len()["len"].to_list()
-    slices, start, size = [], 0, 0
-    for count in counts:
-        if size and size + count > rows:
-            slices.append(df.slice(start, size))
-            start, size = start + size, 0
-        size += count
-    if size or not slices:
-        slices.append(df.slice(start, size))
-    return slices
+        both = new if old.is_empty() else pl.concat([old, new]).sort(KEY)
+        return Frame(EnrichedStockRecord, _enrich_sorted(both, processed_at), origin="enriched")
 
 
 def _enrich_sorted(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:
