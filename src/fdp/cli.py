@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 
 from fdp.config import Settings
 from fdp.errors import ConfigError, DataError, FdpError
+from fdp.sources import SOURCES
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -52,6 +56,17 @@ class DateType(click.ParamType[dt.date]):
 DATE = DateType()
 
 
+def source_option(default: str = "simulator") -> Callable[[F], F]:
+    """``--source``: which source's raw batches a command reads or lands."""
+    return click.option(
+        "--source",
+        type=click.Choice(SOURCES),
+        default=default,
+        show_default=True,
+        help="raw-zone source of the batch",
+    )
+
+
 @click.group(cls=_Group)
 @click.version_option(package_name="fdp")
 def main() -> None:
@@ -67,12 +82,7 @@ def settings() -> Settings:
 
 
 @main.command()
-@click.option(
-    "--source",
-    type=click.Choice(["alpha_vantage", "simulator"]),
-    default="alpha_vantage",
-    show_default=True,
-)
+@source_option("alpha_vantage")
 @click.option("--symbols", required=True, help="Comma-separated tickers, e.g. AAPL,MSFT.")
 @click.option("--date", "day", type=DATE, required=True, help="Ingest date (raw zone partition).")
 @click.option(
@@ -136,12 +146,7 @@ def ingest(source: str, symbols: str, day: dt.date, outputsize: str, function: s
 @click.option("--start", type=DATE, help="first run date of a range")
 @click.option("--end", type=DATE, help="last run date of a range")
 @click.option("--engine", type=click.Choice(["polars", "spark"]), help="default: FDP_ENGINE")
-@click.option(
-    "--source",
-    type=click.Choice(["simulator", "alpha_vantage"]),
-    default="simulator",
-    show_default=True,
-)
+@source_option()
 def transform(
     run_date: dt.date | None,
     start: dt.date | None,
@@ -203,13 +208,7 @@ def generate(**options: Any) -> None:
 
 @main.command()
 @click.option("--date", "ingest_date", type=DATE, required=True, help="Ingest date of the batch.")
-@click.option(
-    "--source",
-    type=click.Choice(["simulator", "alpha_vantage"]),
-    default="simulator",
-    show_default=True,
-    help="Raw-zone source of the batch.",
-)
+@source_option()
 @click.option(
     "--engine",
     type=click.Choice(["polars", "spark"]),
@@ -268,7 +267,7 @@ def _stage_printer() -> Any:
 
 @main.command()
 @click.option("--date", "run_date", type=DATE, required=True, help="the run (data) date")
-@click.option("--source", type=click.Choice(["simulator", "alpha_vantage"]), default="simulator")
+@source_option()
 @click.option("--symbols", help="comma-separated tickers (default: FDP_SYMBOLS or the demo's)")
 def run(run_date: dt.date, source: str, symbols: str | None) -> None:
     """Ingest, validate, transform, load and reconcile one date."""
@@ -285,7 +284,7 @@ def run(run_date: dt.date, source: str, symbols: str | None) -> None:
 @main.command()
 @click.option("--start", type=DATE, required=True, help="first date of the range")
 @click.option("--end", type=DATE, required=True, help="last date of the range")
-@click.option("--source", type=click.Choice(["simulator", "alpha_vantage"]), default="simulator")
+@source_option()
 @click.option("--symbols", help="comma-separated tickers (default: FDP_SYMBOLS or the demo's)")
 @click.option("--force", is_flag=True, help="re-run sessions that already completed")
 def backfill(start: dt.date, end: dt.date, source: str, symbols: str | None, force: bool) -> None:

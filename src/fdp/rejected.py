@@ -17,7 +17,7 @@ import polars as pl
 
 from fdp.config import Settings
 from fdp.records import Frame, StockRecord, check
-from fdp.sources.landing import SOURCES
+from fdp.sources import SOURCES
 from fdp.storage import filesystem, parquet_bytes, put_bytes, read_parquet
 
 REJECTED = "rejected"

@@ -18,8 +18,8 @@ from fdp.orchestration.notify import post_slack, success_text
 from fdp.orchestration.policy import run_with_policy
 from fdp.orchestration.schedule import session_or_none
 from fdp.pipeline import STAGES, Stage, TaskResult
+from fdp.sources import SOURCES
 
-SOURCES = ("simulator", "alpha_vantage")
 ENGINES = ("polars", "spark", "glue")
 
 log = logging.getLogger(__name__)

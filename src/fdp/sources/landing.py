@@ -27,11 +27,11 @@ import pyarrow as pa
 from fdp.config import Settings
 from fdp.errors import ConfigError
 from fdp.records import TICKER_RE, Frame, StockRecord
+from fdp.sources import SOURCES
 from fdp.sources.vendor_json import parse_daily
 from fdp.storage import filesystem, parquet_bytes, put_bytes
 
 RAW = "raw"
-SOURCES = ("simulator", "alpha_vantage")
 
 _SECRET_PARAM = re.compile(r"(?i)([?&](?:apikey|api_key|key|token|secret|password)=)[^&#\s\"']*")
 REDACTED = "***"
