@@ -36,7 +36,8 @@ from fdp.errors import ConfigError
 from fdp.indicators import INDICATOR_COLUMNS
 from fdp.records import CleansedRecord, EnrichedStockRecord, StockRecord
 from fdp.rejected import read_rejected, superseded_rejects, write_rejected
-from fdp.sources.landing import SOURCES, RawZone
+from fdp.sources import SOURCES
+from fdp.sources.landing import RawZone
 from fdp.sources.vendor_json import parse_daily
 from fdp.spark_session import build_session, spark_schema
 from fdp.storage import filesystem
