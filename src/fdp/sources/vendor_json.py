@@ -7,6 +7,7 @@ Real and simulated data share this one parser, so every engine sees identical
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -100,12 +101,8 @@ def parse_daily(payload: bytes, *, source_file: str, ingest_date: dt.date) -> Fr
     """
     scanned = _scan(payload)
     if scanned is not None:
-        symbol, raw = scanned
-        typed = raw.select("timestamp", *(_cast(n, trim=False) for n in raw.columns[1:]))
-        if not any(typed.null_count().row(0)):
-            return _record_frame(
-                typed, symbol=symbol, source_file=source_file, ingest_date=ingest_date
-            )
+        symbol, typed = scanned
+        return _record_frame(typed, symbol=symbol, source_file=source_file, ingest_date=ingest_date)
     doc = load_document(payload, source_file=source_file)
     symbol = _symbol(doc, source_file)
     series = doc.get(TIME_SERIES_KEY)
@@ -128,7 +125,8 @@ def _symbol(doc: Mapping[str, Any], source_file: str) -> str:
 def _series_raw(series: dict[str, Any], *, symbol: str, source_file: str) -> pl.DataFrame:
     """The strict path: bars of a decoded document as string columns named as StockRecord's."""
     first = next(iter(series.values()))
-    fields = ADJUSTED_FIELDS if "5. adjusted close" in first else DAILY_FIELDS
+    adjusted = isinstance(first, dict) and "5. adjusted close" in first
+    fields = ADJUSTED_FIELDS if adjusted else DAILY_FIELDS
     try:
         raw = pl.DataFrame(
             {"timestamp": list(series.keys()), "bar": list(series.values())},
@@ -155,7 +153,7 @@ def _typed(
         for field in required:
             _require_present(raw, field, symbol=symbol, source_file=source_file)
     present = [n for n in _NUMERIC if n in raw.columns]
-    cast = raw.with_columns(_cast(n, trim=True).alias(f"_{n}") for n in present)
+    cast = raw.with_columns(_cast(n).alias(f"_{n}") for n in present)
     bad = cast.select(
         (pl.col(n).is_not_null() & pl.col(f"_{n}").is_null()).any().alias(n) for n in present
     ).row(0, named=True)
@@ -171,28 +169,37 @@ def _typed(
 def _record_frame(
     typed: pl.DataFrame, *, symbol: str, source_file: str, ingest_date: dt.date
 ) -> Frame[StockRecord]:
-    """Typed bars (timestamp ascending) as ``StockRecord``s; absent fields are null."""
-    frame = typed.select(
-        pl.lit(symbol).alias("symbol"),
-        "timestamp",
-        *(
-            pl.col(n) if n in typed.columns else pl.lit(None, dtype).alias(n)
-            for n, dtype in _NUMERIC.items()
-        ),
-        pl.lit(source_file).alias("source_file"),
-        pl.lit(ingest_date).alias("ingest_date"),
-    )
-    return Frame(StockRecord, frame, origin=source_file)
+    """Typed bars (timestamp ascending) as ``StockRecord``s; absent fields are null.
 
-
-def _cast(name: str, *, trim: bool) -> pl.Expr:
-    """A vendor number string as its ``StockRecord`` type (null when it is not a number).
-
-    The strict decoder trims the JSON string first; the scan does not, because whitespace
-    there may be a raw control character that makes the document invalid JSON.
+    Built eagerly from Series: a lazy ``select`` waits on Polars' thread pool, which costs
+    more than these few columns when the cores are busy.
     """
-    col = pl.col(name).str.strip_chars() if trim else pl.col(name)
-    return col.cast(_NUMERIC[name], strict=False)
+
+    def repeat(name: str, value: object, dtype: pl.DataType) -> pl.Series:
+        return pl.Series(name, [value], dtype).new_from_index(0, typed.height)
+
+    return Frame(
+        StockRecord,
+        pl.DataFrame(
+            [
+                repeat("symbol", symbol, pl.String()),
+                typed["timestamp"],
+                *(
+                    typed[n] if n in typed.columns else repeat(n, None, dtype())
+                    for n, dtype in _NUMERIC.items()
+                ),
+                repeat("source_file", source_file, pl.String()),
+                repeat("ingest_date", ingest_date, pl.Date()),
+            ]
+        ),
+        origin=source_file,
+    )
+
+
+def _cast(name: str) -> pl.Expr:
+    """A vendor number string, trimmed, as its ``StockRecord`` type (null when it is not a
+    number). The scan casts untrimmed strings with the same kernel (``_typed_columns``)."""
+    return pl.col(name).str.strip_chars().cast(_NUMERIC[name], strict=False)
 
 
 _NUMERIC = {
@@ -227,29 +234,31 @@ def _not_a_number(cast: pl.DataFrame, name: str, *, symbol: str, source_file: st
 _SERIES_OPEN = re.compile(rb'"Time Series \(Daily\)"[ \t\n\r]*:[ \t\n\r]*\{')
 _JSON_SPACE = b" \t\n\r"
 _QUOTE = ord('"')
-_DATE = np.frombuffer(b'"0000-00-00"', np.uint8)
-_WORD = 8
+_COLON = ord(":")
+_DAY = len("YYYY-MM-DD")
 _Ints = npt.NDArray[np.int64]
-_MASKS = np.array(  # _MASKS[k] keeps the first k bytes of a little-endian word
-    [(1 << (8 * k)) - 1 for k in range(_WORD)] + [(1 << 64) - 1], np.uint64
-)
+_INLINE = 12
+"""The longest string an Arrow string view holds inline: every date and vendor number fits."""
+_LENGTH = 4
+"""The bytes of the length before the string in an Arrow string view."""
 
 
 def _scan(payload: bytes) -> tuple[str, pl.DataFrame] | None:
-    """(symbol, bars as strings, oldest first) of a document in the vendor's regular shape.
+    """(symbol, typed bars oldest first) of a document in the vendor's regular shape.
 
-    Vectorised over the positions of the quote characters instead of decoding the JSON. The
-    header and the first bar are decoded by orjson; every other bar must repeat the first
-    one byte for byte outside its date and values; the series must be the document's last
-    member, dates ``YYYY-MM-DD`` strictly newest first, no escapes, ASCII only. With the
-    caller's check that every value is a number, these make the document valid JSON holding
+    Vectorised over the positions of the colons instead of decoding the JSON. The header and
+    the first bar are decoded by orjson; every other bar must repeat the first one byte for
+    byte outside its date and values, the pieces laid end to end covering the whole series;
+    the series must be the document's last member, dates as long as ``YYYY-MM-DD`` and
+    strictly newest first (as strings), every value a number to the cast, no quotes, escapes
+    or control characters in strings, ASCII only. These make the document valid JSON holding
     exactly what the strict decoder would read; ``None`` sends anything else to it.
+
+    Positions are offsets into ``payload``, copied whole only when its last value is too near
+    its end to be read as a view: fresh megabytes cost page faults that rival the parse.
     """
     opening = _SERIES_OPEN.search(payload)
-    if opening is None:
-        return None
-    series = payload[opening.end() :]
-    if b"\\" in series or not series.isascii() or len(series) >= 2**31:
+    if opening is None or payload.find(b"\\", opening.end()) >= 0 or not payload.isascii():
         return None
     try:
         head = orjson.loads(payload[: opening.start()] + b'"Time Series (Daily)":{}}')
@@ -259,115 +268,139 @@ def _scan(payload: bytes) -> tuple[str, pl.DataFrame] | None:
     symbol = meta.get("2. Symbol") if isinstance(meta, dict) else None
     if not isinstance(symbol, str) or not symbol or head.get(TIME_SERIES_KEY) != {}:
         return None
-    quotes = np.flatnonzero(np.frombuffer(series, np.uint8) == _QUOTE)
+    colons = np.flatnonzero(np.frombuffer(payload, np.uint8) == _COLON)
+    colons = colons[np.searchsorted(colons, opening.end()) :]
     for fields in (ADJUSTED_FIELDS, DAILY_FIELDS):
-        raw = _bars(fields, series, quotes)
-        if raw is not None:
-            return symbol, raw
+        typed = _bars(fields, payload, opening.end(), colons)
+        if typed is not None:
+            return symbol, typed
     return None
 
 
-def _first_bar_is(fields: dict[str, str], series: bytes, quotes: _Ints, per: int) -> bool:
-    """The first bar decodes to exactly ``fields``, in order, and the document's punctuation
-    around the bars (before the first, between two, after the last) is JSON's."""
+def _first_bar(fields: dict[str, str], payload: bytes, start: int, end: int) -> _Ints | None:
+    """Positions of the quotes in ``payload[start:end]`` (the first bar and the next one's
+    date) when the first bar decodes to exactly ``fields``, in order, and the punctuation
+    around the bars (before the first, after it, after the last) is JSON's."""
+    text = np.frombuffer(payload, np.uint8, end - start, start)
+    quotes = np.flatnonzero(text == _QUOTE) + start
+    per = 2 + 4 * len(fields)
+    follows = end < len(payload)
+    if len(quotes) != per + 2 * follows or quotes[1] - quotes[0] != _DAY + 1:
+        return None
     try:
-        first = orjson.loads(b"{" + series[quotes[0] : quotes[per - 1] + 1] + b"}}")
+        first = orjson.loads(b"{" + payload[quotes[0] : quotes[per - 1] + 1] + b"}}")
     except orjson.JSONDecodeError:
-        return False
+        return None
     bar = next(iter(first.values()))
     if len(first) != 1 or not isinstance(bar, dict) or list(bar) != list(fields):
-        return False
-    between = b'"},"' if len(quotes) > per else b'"}}}'
-    return (
-        not series[: quotes[0]].translate(None, _JSON_SPACE)
-        and series[quotes[per - 1] : quotes[per] + 1 if len(quotes) > per else None].translate(
-            None, _JSON_SPACE
-        )
-        == between
-        and series[quotes[-1] :].translate(None, _JSON_SPACE) == b'"}}}'
-    )
-
-
-def _bars(fields: dict[str, str], series: bytes, quotes: _Ints) -> pl.DataFrame | None:
-    """The bars of ``series`` (the text after the series' ``{``) when all are like the first."""
-    per = 2 + 4 * len(fields)
-    n = len(quotes) // per
-    if n == 0 or len(quotes) != n * per or not _first_bar_is(fields, series, quotes, per):
         return None
-    bar = quotes.reshape(n, per)
-    # 8-byte words starting at every byte, little- and big-endian (padding keeps reads inside).
-    padded = series + bytes(2 * _WORD)
-    words = np.ndarray((len(series) + _WORD + 1,), "<u8", padded, strides=(1,))
-    big = np.ndarray((len(series) + _WORD + 1,), ">u8", padded, strides=(1,))
-    if not _same_skeleton(bar, words, len(series)) or not _dates_descend(bar, big):
-        return None
-    data = np.concatenate([[0], np.arange(len(fields)) * 4 + 4])
-    oldest_first = bar[::-1]
-    first = (oldest_first[:, data] + 1).T.ravel()
-    strings = _short_strings(words, first, (oldest_first[:, data + 1]).T.ravel() - first)
-    if strings is None:
-        return None
-    names = ["timestamp", *fields.values()]
-    return pl.DataFrame({c: strings.slice(k * n, n) for k, c in enumerate(names)})
-
-
-def _same_skeleton(bar: _Ints, words: _Ints, size: int) -> bool:
-    """Every bar repeats the first byte for byte from the closing quote of its date or of a
-    value to the opening quote of the next value (or of the next bar's date)."""
-    starts = bar[:, 1::4]
-    stops = np.concatenate([bar[:, 4::4], np.append(bar[1:, 0], 0)[:, None]], axis=1)
-    lengths = stops - starts + 1
-    if not (
-        (lengths[:, :-1] == lengths[0, :-1]).all() and (lengths[:-1, -1] == lengths[0, -1]).all()
+    after = payload[quotes[per - 1] : quotes[per] + 1 if follows else None]
+    if (
+        payload[start : quotes[0]].translate(None, _JSON_SPACE)
+        or after.translate(None, _JSON_SPACE) != (b'"},"' if follows else b'"}}}')
+        or payload[payload.rindex(b'"') :].translate(None, _JSON_SPACE) != b'"}}}'
     ):
-        return False
-    pieces = [(j, o) for j, length in enumerate(lengths[0]) for o in range(0, int(length), _WORD)]
-    segment, offset = np.array(pieces).T
-    keep = np.minimum(lengths[0][segment] - offset, _WORD)
-    seen = words[np.minimum(starts[:, segment] + offset, size)] & _MASKS[keep]
-    inner = segment < lengths.shape[1] - 1
-    return bool(
-        (seen[:, inner] == seen[0, inner]).all() and (seen[:-1, ~inner] == seen[0, ~inner]).all()
-    )
-
-
-def _dates_descend(bar: _Ints, big: _Ints) -> bool:
-    """Every date reads ``YYYY-MM-DD`` and is older than the one before it."""
-    if not (bar[:, 1] - bar[:, 0] == len(_DATE) - 1).all():
-        return False
-    # The quoted date as two big-endian words, bytes 0-7 and 4-11: they order as the text.
-    days = big[bar[:, :1] + [0, len(_DATE) - _WORD]]
-    newer, older = days[:-1], days[1:]
-    if not (
-        (newer[:, 0] > older[:, 0]) | ((newer[:, 0] == older[:, 0]) & (newer[:, 1] > older[:, 1]))
-    ).all():
-        return False
-    chars = np.frombuffer(days.tobytes(), np.uint8).reshape(len(bar), 2 * _WORD)
-    return _iso_dates(np.concatenate([chars[:, :_WORD], chars[:, -(len(_DATE) - _WORD) :]], 1))
-
-
-def _iso_dates(dates: npt.NDArray[np.uint8]) -> bool:
-    """Every row of ``dates`` (n x 12 bytes, quotes included) reads ``"dddd-dd-dd"``."""
-    digit = ord("0") == _DATE
-    shape = dates[:, ~digit] == _DATE[~digit]
-    digits = dates[:, digit]
-    return bool(shape.all() and ((digits >= ord("0")) & (digits <= ord("9"))).all())
-
-
-_INLINE = 12
-"""The longest string an Arrow string view holds inline: every date and vendor number fits."""
-
-
-def _short_strings(words: _Ints, starts: _Ints, lengths: _Ints) -> pl.Series | None:
-    """The substrings at ``starts`` (read as 8-byte ``words``) as one Polars string Series.
-
-    Built as Arrow string views with the bytes inline, which Polars adopts as they are;
-    ``None`` when a string is longer than a view holds inline.
-    """
-    if len(lengths) and lengths.max() > _INLINE:
         return None
-    head = words[starts] & _MASKS[np.minimum(lengths, 4)]
-    tail = words[starts + 4] & _MASKS[np.clip(lengths - 4, 0, _WORD)]
-    views = np.stack([lengths.astype(np.uint64) | (head << np.uint64(32)), tail], axis=1)
-    array = pa.Array.from_buffers(pa.string_view(), len(starts), [None, pa.py_buffer(views)])
-    return pl.Series(pl.from_arrow(array))
+    return quotes
+
+
+def _bars(fields: dict[str, str], payload: bytes, start: int, colons: _Ints) -> pl.DataFrame | None:
+    """The typed bars of the series opening at ``start`` when all are like the first, oldest
+    first.
+
+    A bar has one colon after its date and one after each key. The first bar's text from the
+    closing quote of its date or of a value to the opening quote of the next value (or of the
+    next bar's date) is a piece holding one of those colons (the last piece, none); each
+    bar's pieces are placed by its colons, and its values fill the gaps between them.
+    """
+    n = len(colons) // (len(fields) + 1)
+    if n == 0 or len(colons) != n * (len(fields) + 1):
+        return None
+    at = colons.reshape(n, len(fields) + 1)
+    quotes = _first_bar(fields, payload, start, int(at[1, 0]) if n > 1 else len(payload))
+    if quotes is None:
+        return None
+    cuts = [(quotes[k], quotes[k + 3] + 1) for k in range(1, 4 * len(fields) - 2, 4)]
+    pieces = [payload[a:b] for a, b in cuts]  # after the date, after each value but the last
+    between = payload[quotes[-3] : quotes[-2] + 1] if n > 1 else b""  # after the last value
+    # Where each piece starts: its colon less the colon's place in it (the first piece holds
+    # two colons, the date's and the first key's; it is placed by the date's).
+    places = [at[:, 0] - pieces[0].index(b":")]
+    places += [at[:, k + 1] - p.index(b":") for k, p in enumerate(pieces) if k]
+    places.append(np.append(places[0][1:] - _DAY - len(between), payload.rindex(b'"')))
+    ends = [p + len(piece) for p, piece in zip(places, pieces, strict=False)]
+    starts = [places[0] - _DAY, *ends]  # the date, then each value
+    lengths = [np.full(n, _DAY), *(b - a for a, b in zip(ends, places[1:], strict=True))]
+    if places[0][0] != quotes[1] or min(k.min() for k in lengths) < 1:
+        return None  # the pieces do not tile the series in order
+    shown = list(zip(places, pieces, strict=False))
+    if n > 1:
+        shown.append((places[-1][:-1], between))
+    if not all(_repeats(payload, p, piece) for p, piece in shown):
+        return None
+    # The date, then the values grouped by type, each one column of strings, oldest bar first.
+    names = ["timestamp", *sorted(fields.values(), key=lambda c: _NUMERIC[c] == pl.Int64)]
+    which = [0, *(1 + list(fields.values()).index(c) for c in names[1:])]
+    views = _views(
+        payload if ends[-1][-1] + _INLINE <= len(payload) else payload + bytes(_INLINE),
+        np.concatenate([starts[k][::-1] for k in which]),
+        np.concatenate([lengths[k][::-1] for k in which]),
+    )
+    if views is None:
+        return None
+    # Each date newer than the next as strings: none alike, and the strict decoder's order.
+    days = np.ascontiguousarray(views[:n, _LENGTH : _LENGTH + _DAY]).view(f"S{_DAY}")[:, 0]
+    if not (days[1:] > days[:-1]).all():
+        return None
+    array = pa.Array.from_buffers(pa.string_view(), len(views), [None, pa.py_buffer(views)])
+    return _typed_columns(pl.Series(pl.from_arrow(array)), names, n)
+
+
+def _at(text: bytes, starts: _Ints, width: int) -> npt.NDArray[np.bytes_]:
+    """The ``width`` bytes of ``text`` from each of ``starts``, one fancy index in all."""
+    return np.ndarray((len(text) - width + 1,), f"S{width}", text, strides=(1,))[starts]
+
+
+def _repeats(text: bytes, starts: _Ints, piece: bytes) -> bool:
+    """``piece`` stands at every one of ``starts``."""
+    return _at(text, starts, len(piece)).tobytes() == piece * len(starts)
+
+
+def _views(text: bytes, starts: _Ints, lengths: _Ints) -> npt.NDArray[np.uint8] | None:
+    """The strings at ``starts`` as Arrow string views holding their bytes inline (a length,
+    then ``_INLINE`` bytes, zero after the string), one row each; ``None`` when a string is
+    longer, or holds a quote or a control character (JSON forbids them raw), so that each is
+    the whole JSON string between the quotes around it."""
+    if lengths.max() > _INLINE:
+        return None
+    views = _at(text, starts - _LENGTH, _LENGTH + _INLINE).view(np.uint8).reshape(len(starts), -1)
+    mask = np.take(_INSIDE, lengths, axis=0)
+    views *= mask
+    # ``mask`` is reused for the checks: fresh arrays of this size cost page faults.
+    if np.count_nonzero(np.less(views, ord(" "), out=mask)) != views.size - lengths.sum():
+        return None
+    if np.equal(views, _QUOTE, out=mask).any():
+        return None
+    views.view("<u4")[:, 0] = lengths
+    return views
+
+
+def _typed_columns(strings: pl.Series, names: list[str], n: int) -> pl.DataFrame | None:
+    """``strings`` (``n`` per name; the timestamp, then the numbers grouped by type) as typed
+    columns, one cast per type; ``None`` when a value is not a number."""
+    columns = {names[0]: strings.slice(0, n)}
+    first = 1
+    for dtype, group in itertools.groupby(names[1:], key=_NUMERIC.__getitem__):
+        members = list(group)
+        values = strings.slice(first * n, len(members) * n).cast(dtype, strict=False)
+        if values.null_count():
+            return None
+        columns |= {c: values.slice(k * n, n) for k, c in enumerate(members)}
+        first += len(members)
+    return pl.DataFrame(columns)
+
+
+_INSIDE = (np.arange(_INLINE + 1)[:, None] > np.arange(-_LENGTH, _INLINE)) & (
+    np.arange(-_LENGTH, _INLINE) >= 0
+)
+"""``_INSIDE[k]`` marks the bytes of a ``k``-byte string in its view."""
