@@ -47,8 +47,10 @@ LOCAL_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.driver.memory": "6g",
+    "spark.driver.maxResultSize": "4g",
 }
-"""Local mode (CLI, tests, bench): no UI, few shuffle partitions on a small machine."""
+"""Local mode (CLI, tests, bench): no UI, few shuffle partitions on a small machine, and room
+for the results the engine collects (10 million enriched rows are about 2.5 GB of Arrow)."""
 
 SHORT_RUN_CONF = {
     "spark.driver.extraJavaOptions": SESSION_CONF["spark.driver.extraJavaOptions"]
@@ -121,13 +123,51 @@ def spark_struct(arrow: pa.Schema | pa.Table) -> StructType:
     return st.StructType([st.StructField(f.name, spark_type(f.type), f.nullable) for f in schema])
 
 
+def spark_major() -> int:
+    """The major version of the installed PySpark (Glue 5 runs 3.5, local runs 4)."""
+    import pyspark
+
+    return int(pyspark.__version__.split(".")[0])
+
+
+def from_arrow(
+    session: SparkSession, table: pa.Table, schema: StructType | None = None
+) -> DataFrame:
+    """``table`` as a Spark DataFrame of ``schema`` (default: the table's own), in one partition
+    per core instead of one per Arrow batch (10,000 rows): fewer, larger tasks. Spark 4 takes
+    the Arrow table itself; Spark 3.5 only pandas (also sent as Arrow), with integers in pandas'
+    nullable types so a missing value stays missing instead of turning the column into floats."""
+    schema = schema or spark_struct(table)
+    if spark_major() >= 4:
+        df = session.createDataFrame(table, schema)
+    else:
+        import pandas as pd
+
+        nullable = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype()}
+        df = session.createDataFrame(table.to_pandas(types_mapper=nullable.get), schema)
+    return df.coalesce(session.sparkContext.defaultParallelism)
+
+
+def collect_arrow(df: DataFrame) -> pa.Table:
+    """The rows of ``df`` as an Arrow table: ``toArrow`` on Spark 4; on 3.5 the batches that
+    its ``toPandas`` collects (``toArrow``'s predecessor, not public there)."""
+    if spark_major() >= 4:
+        return df.toArrow()
+    batches = df._collect_as_arrow()  # type: ignore[operator]  # Spark 3.5's own method
+    if batches:
+        return pa.Table.from_batches(batches)
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(df.schema).empty_table()
+
+
 def to_spark(session: SparkSession, frame: Frame[R]) -> DataFrame:
     """``frame`` as a Spark DataFrame with its record's schema (through Arrow)."""
-    return session.createDataFrame(frame.to_arrow(), schema=spark_schema(frame.record))
+    return from_arrow(session, frame.to_arrow(), spark_schema(frame.record))
 
 
 def to_polars(df: DataFrame, record: type[R], *, origin: str) -> Frame[R]:
     """The rows of ``df`` (collected through Arrow) as a checked ``Frame[record]``."""
-    table = df.select(record.names()).toArrow()
+    table = collect_arrow(df.select(record.names()))
     rows = pl.DataFrame(table).select(pl.col(n).cast(t) for n, t in record.polars_schema().items())
     return Frame(record, rows, origin=origin)

@@ -204,7 +204,7 @@ def test_a_skewed_input_gives_the_same_rows_with_and_without_chunks(spark: Any) 
 def test_chunks_split_a_long_series_with_look_back_rows(spark: Any) -> None:
     from pyspark.sql import functions as sf
 
-    from fdp.engines._spark import _CHUNK, _N, _OWN, _POS, LOOKBACK, _with_chunks
+    from fdp.engines._spark import _CHUNK, _N, _POS, LOOKBACK, _with_chunks
 
     n, size = 1000, 300
     rows = spark.range(n).select(
@@ -213,15 +213,15 @@ def test_chunks_split_a_long_series_with_look_back_rows(spark: Any) -> None:
     groups = (
         _with_chunks(rows, size)
         .groupBy(_CHUNK)
-        .agg(sf.count("*").alias("rows"), sf.sum(sf.col(_OWN).cast("int")).alias("own"))
+        .agg(sf.min(_POS).alias("first"), sf.max(_POS).alias("last"), sf.count("*").alias("n"))
         .orderBy(_CHUNK)
         .collect()
     )
-    assert [(g[_CHUNK], g["rows"], g["own"]) for g in groups] == [
-        (0, 300, 300),
-        (1, 300 + LOOKBACK, 300),
-        (2, 300 + LOOKBACK, 300),
-        (3, 100 + LOOKBACK, 100),
+    assert [(g[_CHUNK], g["first"], g["last"], g["n"]) for g in groups] == [
+        (0, 0, 299, 300),
+        (1, 300 - LOOKBACK, 599, 300 + LOOKBACK),
+        (2, 600 - LOOKBACK, 899, 300 + LOOKBACK),
+        (3, 900 - LOOKBACK, 999, 100 + LOOKBACK),
     ]
 
 

@@ -1,13 +1,14 @@
-"""The Spark engine: the same cleansing and indicators as ``_polars``, on Apache Spark.
+"""The Spark engine: the same cleansing and indicators as ``_polars``, on Apache Spark 3.5 and 4.
 
-Row-local values and the rolling windows are Spark SQL window functions. The EMA is a
-recursion, computed exactly per (symbol, chunk) in a vectorised Arrow function. A symbol far
-longer than the others (fifty years next to one) would leave one task doing most of the work,
-so long series are split into chunks of ``chunk_rows`` rows, each carrying the ``STATE_ROWS``
-rows before it as look-back for the windows. The EMA crosses chunk borders exactly because the
-recursion is linear: inside a chunk ``ema_t = A_t * ema_start + B_t``, so each chunk computes
-its own (A, B), the chunk start values are composed per symbol on the driver (one row per
-chunk), and a join finishes every row.
+Cleansing is Spark SQL. For the indicators Spark only moves rows: one shuffle puts every
+(symbol, chunk) group in one partition, and one vectorised Python pass per partition
+(``mapInArrow``) runs the Polars engine's indicator code over its groups, so the two engines
+share every formula. A symbol far longer than the others (fifty years next to one) would leave
+one task doing most of the work, so long series are split into chunks of ``chunk_rows`` rows,
+each carrying the ``LOOKBACK`` rows before it (marked as state, so they are read but not
+returned). The EMA crosses chunk borders exactly because the recursion is linear: inside a
+chunk ``ema_t = A_t * ema_start + B_t``, so each chunk returns its own (A, B), the chunk start
+values are composed per symbol on the driver (one row per chunk), and a join finishes every row.
 
 The protocol methods (``cleanse``, ``enrich``) take and return Polars frames; ``cleanse_df``
 and ``enrich_df`` work on Spark DataFrames for ``spark_job``, which never leaves Spark.
@@ -17,20 +18,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import accumulate
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from fdp.engines import Cleansed
-from fdp.engines._polars import KEY, PRICES
+from fdp.engines._polars import KEY, PRICES, _enrich_sorted, _later_splits, _position
 from fdp.errors import ConfigError
-from fdp.indicators import EMAS, PERCENT, SMAS, STATE_ROWS, VOLATILITY, Ema, P
+from fdp.indicators import EMAS, STATE_ROWS, Ema, P
 from fdp.records import (
     TICKER_PATTERN,
     CleansedRecord,
@@ -40,6 +39,8 @@ from fdp.records import (
 )
 from fdp.spark_session import (
     build_session,
+    collect_arrow,
+    from_arrow,
     shuffle_partitions,
     spark_struct,
     to_polars,
@@ -59,14 +60,14 @@ DATE_SHAPE = r"^[0-9]{1,4}-[0-9]{1,2}-[0-9]{1,2}$"
 """What a vendor date looks like before it is parsed as year-month-day."""
 
 ROW = "_row"
-_STATE, _SEED, _POS, _N, _NSTATE, _LATER = "_state", "_seed", "_pos", "_n", "_nstate", "_later"
-_CHUNK, _OWN = "_chunk", "_own"
+_STATE, _POS, _N, _LATER = "_state", "_pos", "_n", "_later"
+_CHUNK, _END = "_chunk", "_end"
 
 
-def _ema_parts(ema: Ema) -> tuple[str, str, str, str]:
-    """Columns of one EMA: seed SMA, value if unseeded before the chunk, and A, B."""
+def _ema_parts(ema: Ema) -> tuple[str, str, str]:
+    """Columns of one EMA in a chunk: A and B (``ema = A * start + B``), and its start."""
     c = ema.column
-    return f"_{c}_sma", f"_{c}_c", f"_{c}_a", f"_{c}_b"
+    return f"_{c}_a", f"_{c}_b", f"_{c}_start"
 
 
 @dataclass(slots=True)
@@ -87,13 +88,12 @@ class SparkEngine:
     def cleanse(self, raw: Frame[StockRecord]) -> Cleansed:
         table = raw.df.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64)).to_arrow()
         self.size_shuffle(table.num_rows)
-        raw_df = self.session.createDataFrame(table, spark_struct(table)).persist()
-        kept, rejected = cleanse_df(raw_df)
-        rows = to_polars(kept, CleansedRecord, origin="cleansed rows (spark)")
-        dropped = rejected_frame(rejected)
-        raw_df.unpersist()
+        rows = pl.DataFrame(collect_arrow(cleanse_df(from_arrow(self.session, table))))
+        kept = rows.filter(pl.col("rule").is_null()).select(
+            pl.col(n).cast(t) for n, t in CleansedRecord.polars_schema().items()
+        )
         return Cleansed(
-            Frame(CleansedRecord, rows.df.sort(KEY), origin="cleansed rows (spark)"), dropped
+            Frame(CleansedRecord, kept.sort(KEY), origin="cleansed rows (spark)"), _rejected(rows)
         )
 
     def enrich(
@@ -132,11 +132,25 @@ class SparkEngine:
         self.session.conf.set("spark.sql.shuffle.partitions", shuffle_partitions(rows, parallelism))
 
 
-def rejected_frame(rejected: DataFrame) -> pl.DataFrame:
-    """Rejected rows from ``cleanse_df`` in input order: StockRecord columns, rule, reason."""
-    df = pl.DataFrame(rejected.toArrow()).sort(ROW)
+def kept_df(cleansed: DataFrame) -> DataFrame:
+    """The CleansedRecord rows of ``cleanse_df``'s output."""
+    from pyspark.sql import functions as sf
+
+    return cleansed.filter(sf.col("rule").isNull()).select(CleansedRecord.names())
+
+
+def rejected_frame(cleansed: DataFrame) -> pl.DataFrame:
+    """The rejected rows of ``cleanse_df``'s output, collected (see ``_rejected``)."""
+    from pyspark.sql import functions as sf
+
+    return _rejected(pl.DataFrame(collect_arrow(cleansed.filter(sf.col("rule").isNotNull()))))
+
+
+def _rejected(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rejected rows in input order: StockRecord columns, rule, reason."""
     schema = StockRecord.polars_schema()
-    return df.select(*(pl.col(n).cast(t) for n, t in schema.items()), "rule", "reason")
+    rows = rows.filter(pl.col("rule").is_not_null()).sort(ROW)
+    return rows.select(*(pl.col(n).cast(t) for n, t in schema.items()), "rule", "reason")
 
 
 def _longest(bars: pl.DataFrame, state: pl.DataFrame) -> int:
@@ -144,9 +158,10 @@ def _longest(bars: pl.DataFrame, state: pl.DataFrame) -> int:
     return int(counts.select(pl.col("count").max()).item() or 0)
 
 
-def cleanse_df(raw: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """CleansedRecord rows, and the rejected StockRecord rows with ``rule``, ``reason`` and
-    ``_row``; ``raw`` holds StockRecord columns and ``_row``, the input order."""
+def cleanse_df(raw: DataFrame) -> DataFrame:
+    """Every row of ``raw`` (StockRecord columns and ``_row``, the input order), cleansed or
+    rejected: a kept row holds its CleansedRecord values and a null ``rule``; a rejected row
+    its StockRecord values, ``rule`` and ``reason``. One shuffle finds the superseded rows."""
     from pyspark.sql import Window
     from pyspark.sql import functions as sf
 
@@ -155,7 +170,15 @@ def cleanse_df(raw: DataFrame) -> tuple[DataFrame, DataFrame]:
     df = raw.withColumns(
         {
             "_symbol": symbol,
-            "trade_date": sf.when(shaped, sf.try_to_date("timestamp", "y-M-d")),
+            # Spark's own date cast is fast but wants 4-digit years; the pattern parses the
+            # rest. Both return null instead of failing (try_to_date is Spark 4's only).
+            "trade_date": sf.when(
+                shaped,
+                sf.coalesce(
+                    sf.expr("try_cast(timestamp AS DATE)"),
+                    sf.try_to_timestamp("timestamp", sf.lit("y-M-d")).cast("date"),
+                ),
+            ),
         }
     )
     rules: list[tuple[str, Column, Column]] = [
@@ -190,33 +213,35 @@ def cleanse_df(raw: DataFrame) -> tuple[DataFrame, DataFrame]:
         rule = sf.when(hit, sf.lit(name)).otherwise(rule)
         reason = sf.when(hit, why).otherwise(reason)
     df = df.withColumns({"rule": rule, "reason": reason})
+    # Valid rows first: the first one of a key is kept, later valid ones are superseded.
     latest = Window.partitionBy("_symbol", "trade_date").orderBy(
-        sf.col("ingest_date").desc(), sf.col("source_file").desc(), sf.col(ROW).desc()
+        sf.col("rule").isNull().desc(),
+        sf.col("ingest_date").desc(),
+        sf.col("source_file").desc(),
+        sf.col(ROW).desc(),
     )
-    kept = df.filter(sf.col("rule").isNull()).withColumn("_rank", sf.row_number().over(latest))
-    superseded = kept.filter(sf.col("_rank") > 1).withColumns(
+    superseded = sf.col("rule").isNull() & (sf.row_number().over(latest) > 1)
+    df = df.withColumns(
         {
-            "rule": sf.lit("duplicate_key"),
-            "reason": sf.format_string(
-                "superseded by a later ingest of %s %s", "_symbol", sf.col("trade_date")
-            ),
+            "rule": sf.when(superseded, sf.lit("duplicate_key")).otherwise(sf.col("rule")),
+            "reason": sf.when(
+                superseded,
+                sf.format_string(
+                    "superseded by a later ingest of %s %s", "_symbol", sf.col("trade_date")
+                ),
+            ).otherwise(sf.col("reason")),
         }
     )
-    rejected_cols = [*StockRecord.names(), "rule", "reason", ROW]
-    rejected = (
-        df.filter(sf.col("rule").isNotNull())
-        .select(rejected_cols)
-        .unionByName(superseded.select(rejected_cols))
-    )
-    rows = kept.filter(sf.col("_rank") == 1).withColumns(
-        {
-            "symbol": sf.col("_symbol"),
-            "volume": sf.coalesce("volume", sf.lit(0).cast("long")),
-            "dividend_amount": sf.coalesce("dividend_amount", sf.lit(0.0)),
-            "split_coefficient": sf.coalesce("split_coefficient", sf.lit(1.0)),
-        }
-    )
-    return rows.select(CleansedRecord.names()), rejected
+    kept = sf.col("rule").isNull()
+    cleansed = {
+        "symbol": sf.col("_symbol"),
+        "volume": sf.coalesce("volume", sf.lit(0).cast("long")),
+        "dividend_amount": sf.coalesce("dividend_amount", sf.lit(0.0)),
+        "split_coefficient": sf.coalesce("split_coefficient", sf.lit(1.0)),
+    }
+    return df.withColumns(
+        {name: sf.when(kept, value).otherwise(sf.col(name)) for name, value in cleansed.items()}
+    ).drop("_symbol")
 
 
 def enrich_df(
@@ -228,57 +253,32 @@ def enrich_df(
 ) -> DataFrame:
     """EnrichedStockRecord rows for every row of ``bars`` (the contract of ``Engine.enrich``),
     unsorted; ``chunk_rows`` splits longer series into chunks (None: one group per symbol)."""
-    from pyspark.sql import functions as sf
-
-    df = _with_positions(bars, state)
+    df = _with_state(bars, state)
     partitions = int(str(df.sparkSession.conf.get("spark.sql.shuffle.partitions", "1")))
-    # A fixed count: adaptive execution would merge these small-in-bytes but compute-heavy
-    # partitions into one task and undo the chunking.
-    df = _with_chunks(df, chunk_rows).repartition(partitions, "symbol", _CHUNK)
-    df = _with_windows(df)
-    out_schema = spark_struct_of(df, extra=[p for e in EMAS for p in _ema_parts(e)[1:]])
-    df = df.groupBy("symbol", _CHUNK).applyInArrow(_ema_chunk, out_schema)
-    if chunk_rows is None:
-        emas = {e.column: sf.col(_ema_parts(e)[1]) for e in EMAS}
+    long = [] if chunk_rows is None else _long_symbols(df, chunk_rows)
+    if chunk_rows is not None and long:
+        df = _with_chunk_columns(df, long, chunk_rows)
     else:
-        df = df.localCheckpoint()
-        starts = _chunk_starts(df, chunk_rows)
-        df = df.join(sf.broadcast(starts), ["symbol", _CHUNK], "left")
-        emas = {
-            e.column: sf.when(
-                sf.col(f"_{e.column}_start").isNull(), sf.col(_ema_parts(e)[1])
-            ).otherwise(
-                sf.col(_ema_parts(e)[2]) * sf.col(f"_{e.column}_start") + sf.col(_ema_parts(e)[3])
-            )
-            for e in EMAS
-        }
-    df = df.withColumns({name: _finite(value) for name, value in emas.items()})
-    return _with_calendar(df, processed_at).select(EnrichedStockRecord.names())
+        df = _unchunked(df)
+    chunked = bool(long)
+    # A fixed partition count: adaptive execution would merge these small-in-bytes but
+    # compute-heavy partitions into one task and undo the chunking.
+    schema = _output_schema(chunked)
+    df = df.repartition(partitions, "symbol", _CHUNK).mapInArrow(
+        partial(_enrich_partition, processed_at=processed_at, schema=schema),
+        spark_struct(schema),
+    )
+    if chunked:
+        df = _with_chunk_starts(df.localCheckpoint(), long)
+    return df.select(EnrichedStockRecord.names())
 
 
-def spark_struct_of(df: DataFrame, *, extra: list[str]) -> Any:
-    """The schema of ``df`` plus nullable double columns ``extra``."""
-    from pyspark.sql import types as st
-
-    fields = [*df.schema.fields, *(st.StructField(n, st.DoubleType(), True) for n in extra)]
-    return st.StructType(fields)
-
-
-def _with_positions(bars: DataFrame, state: DataFrame) -> DataFrame:
-    """State and new rows of each symbol with their position, counts and P (the split-adjusted
-    close; state rows keep their stored P and EMAs)."""
-    from pyspark.sql import Window
+def _with_state(bars: DataFrame, state: DataFrame) -> DataFrame:
+    """New rows (P and EMAs still null) and state rows (their stored P and EMAs), flagged."""
     from pyspark.sql import functions as sf
 
-    bar_cols = [
-        "symbol",
-        "trade_date",
-        *PRICES,
-        "volume",
-        "dividend_amount",
-        "split_coefficient",
-        "ingest_date",
-    ]
+    bar_cols = ["symbol", "trade_date", *PRICES, "volume", "dividend_amount"]
+    bar_cols += ["split_coefficient", "ingest_date"]
     new = bars.select(
         *bar_cols,
         sf.lit(None).cast("double").alias(P),
@@ -286,171 +286,161 @@ def _with_positions(bars: DataFrame, state: DataFrame) -> DataFrame:
         sf.lit(False).alias(_STATE),
     )
     old = state.select(*bar_cols, P, *(e.column for e in EMAS), sf.lit(True).alias(_STATE))
+    return new.unionByName(old)
+
+
+def _long_symbols(df: DataFrame, chunk_rows: int) -> list[str]:
+    """Symbols with more than ``chunk_rows`` rows (a small aggregate, collected)."""
+    from pyspark.sql import functions as sf
+
+    counts = df.groupBy("symbol").count().filter(sf.col("count") > chunk_rows)
+    return sorted(r["symbol"] for r in counts.collect())
+
+
+def _unchunked(df: DataFrame) -> DataFrame:
+    """Every symbol one group: chunk 0, later splits found in the group itself."""
+    from pyspark.sql import functions as sf
+
+    return df.withColumns({_CHUNK: sf.lit(0).cast("long"), _LATER: sf.lit(None).cast("double")})
+
+
+def _with_chunk_columns(df: DataFrame, long: list[str], chunk_rows: int) -> DataFrame:
+    """Rows of the ``long`` symbols numbered by date and split into chunks, each row carrying
+    the product of the split coefficients of the symbol's later rows (which a chunk does not
+    see); the other symbols stay whole."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as sf
+
+    is_long = sf.col("symbol").isin(long)
     by_date = Window.partitionBy("symbol").orderBy("trade_date")
     later = (
         Window.partitionBy("symbol")
         .orderBy(sf.col("trade_date").desc())
         .rowsBetween(Window.unboundedPreceding, -1)
     )
-    whole = Window.partitionBy("symbol")
-    df = new.unionByName(old).select(
+    numbered = df.filter(is_long).select(
         "*",
         (sf.row_number().over(by_date) - 1).alias(_POS),
-        sf.count(sf.lit(1)).over(whole).alias(_N),
-        sf.sum(sf.col(_STATE).cast("int")).over(whole).alias(_NSTATE),
+        sf.count(sf.lit(1)).over(Window.partitionBy("symbol")).alias(_N),
         sf.product("split_coefficient").over(later).alias(_LATER),
     )
-    return df.withColumns(
-        {
-            P: sf.when(sf.col(_STATE), sf.col(P)).otherwise(
-                sf.try_divide("close", sf.coalesce(_LATER, sf.lit(1.0)))
-            ),
-            _SEED: sf.col(_STATE) & (sf.col(_POS) == sf.col(_NSTATE) - 1),
-        }
-    ).drop(_LATER, _NSTATE)
+    chunks = _with_chunks(numbered, chunk_rows).drop(_POS, _N)
+    return _unchunked(df.filter(~is_long)).unionByName(chunks)
 
 
-def _with_chunks(df: DataFrame, chunk_rows: int | None) -> DataFrame:
+def _with_chunks(df: DataFrame, chunk_rows: int) -> DataFrame:
     """Each row in its own chunk, and again as look-back in the next one when it is among the
     last ``LOOKBACK`` rows of a chunk that has a successor."""
     from pyspark.sql import functions as sf
 
-    if chunk_rows is None:
-        return df.withColumns({_CHUNK: sf.lit(0).cast("long"), _OWN: sf.lit(True)})
     own = sf.floor(sf.col(_POS) / chunk_rows)
     tail = (sf.col(_POS) % chunk_rows >= chunk_rows - LOOKBACK) & (
         (own + 1) * chunk_rows < sf.col(_N)
     )
     chunks = sf.when(tail, sf.array(own, own + 1)).otherwise(sf.array(own))
-    return df.withColumn(_CHUNK, sf.explode(chunks)).withColumn(_OWN, sf.col(_CHUNK) == own)
+    return df.withColumn(_CHUNK, sf.explode(chunks))
 
 
-def _with_windows(df: DataFrame) -> DataFrame:
-    """Returns, ranges, volume change, SMAs (and the EMAs' seed SMAs) and volatility."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as sf
+def _output_schema(chunked: bool) -> pa.Schema:
+    """What the Python pass returns: EnrichedStockRecord, plus per chunk A and B of each EMA
+    and the flag of a group's last row when long series are chunked."""
+    schema = EnrichedStockRecord.arrow_schema()
+    if not chunked:
+        return schema
+    extra = [pa.field(_CHUNK, pa.int64(), False), pa.field(_END, pa.bool_(), False)]
+    extra += [pa.field(n, pa.float64()) for e in EMAS for n in _ema_parts(e)[:2]]
+    return pa.schema([*schema, *extra])
 
-    rows = Window.partitionBy("symbol", _CHUNK).orderBy(_POS)
-    pos = sf.col(_POS)
 
-    def sma(window: int) -> Column:
-        frame = rows.rowsBetween(1 - window, 0)
-        full = (pos >= window - 1) & (sf.count(P).over(frame) == window)
-        return _finite(sf.when(full, sf.avg(P).over(frame)))
+def _enrich_partition(
+    batches: Iterator[pa.RecordBatch], *, processed_at: dt.datetime, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """The Python pass over one shuffle partition (whole groups, in no order): the groups of
+    each chunk number hold distinct symbols, so each chunk number is one Polars computation
+    over all its symbols at once. Runs in the Python workers."""
+    received = list(batches)
+    if not received:
+        return
+    rows = pl.DataFrame(pa.Table.from_batches(received))
+    for (chunk,), part in sorted(rows.partition_by(_CHUNK, as_dict=True).items()):
+        out = _enrich_chunk(part, chunk, processed_at)
+        if _CHUNK in schema.names:
+            out = _with_ema_factors(out, chunk).with_columns(
+                pl.lit(chunk, pl.Int64).alias(_CHUNK),
+                (pl.col("symbol") != pl.col("symbol").shift(-1)).fill_null(True).alias(_END),
+            )
+        yield from out.select(schema.names).to_arrow().cast(schema).to_batches()
 
-    previous_volume = sf.lag("volume").over(rows) * sf.col("split_coefficient")
-    df = df.withColumns(
-        {
-            "daily_return": _finite(
-                sf.when(pos >= 1, (sf.try_divide(P, sf.lag(P).over(rows)) - 1) * PERCENT)
-            ),
-            "daily_range": sf.col("high") - sf.col("low"),
-            "daily_range_pct": _finite(
-                sf.when(
-                    sf.col("close") > 0,
-                    (sf.col("high") - sf.col("low")) / sf.col("close") * PERCENT,
-                )
-            ),
-            "volume_change_pct": _finite(
-                sf.when(
-                    (pos >= 1) & (previous_volume != 0),
-                    (sf.col("volume") / previous_volume - 1) * PERCENT,
-                )
-            ),
-            **{s.column: sma(s.window) for s in SMAS},
-            **{_ema_parts(e)[0]: sma(e.span) for e in EMAS},
-        }
+
+def _enrich_chunk(rows: pl.DataFrame, chunk: int, processed_at: dt.datetime) -> pl.DataFrame:
+    """Enriched rows of one chunk number, through the Polars engine: P is set first (a chunk
+    after the first also divides by the splits after its last row), then the look-back rows of
+    a later chunk become state rows without an EMA, so the EMA is the one a symbol would have
+    if it had no seed before the chunk (``C``; ``_with_chunk_starts`` finishes it)."""
+    state = pl.col(_STATE)
+    later = pl.coalesce(_LATER, _later_splits())
+    rows = rows.sort(KEY).with_columns(
+        pl.when(state).then(pl.col(P)).otherwise(pl.col("close") / later).alias(P)
     )
-    frame = rows.rowsBetween(1 - VOLATILITY.window, 0)
-    returns = sf.col("daily_return")
-    full = (pos >= VOLATILITY.first_row - 1) & (sf.count(returns).over(frame) == VOLATILITY.window)
-    if VOLATILITY.ddof != 1:
-        raise ConfigError("the Spark engine computes the sample (ddof 1) deviation only")
-    return df.withColumn(
-        VOLATILITY.column, _finite(sf.when(full, sf.stddev_samp(returns).over(frame)))
-    )
+    if chunk > 0:
+        rows = rows.with_columns(
+            (state | (_position() < LOOKBACK)).alias(_STATE),
+            *(pl.lit(None, pl.Float64).alias(e.column) for e in EMAS),
+        )
+    return _enrich_sorted(rows.drop(_CHUNK, _LATER), processed_at)
 
 
-def _recursion(start: float, values: np.ndarray, alpha: float) -> np.ndarray:
-    """``start`` followed by ``y = alpha * x + (1 - alpha) * y`` over ``values``, exactly."""
-    keep = 1.0 - alpha
-    steps: Callable[[float, float], float] = lambda y, x: alpha * x + keep * y  # noqa: E731
-    return np.fromiter(accumulate(values.tolist(), steps, initial=start), float, values.size + 1)
-
-
-def _ema_chunk(table: pa.Table) -> pa.Table:
-    """One (symbol, chunk): per own new row, each EMA as ``C`` (its value when the symbol had
-    no seed before the chunk) and as ``A * start + B`` (when it had, ``start`` being the EMA
-    just before the chunk). Runs in the Python workers."""
-    table = table.filter(table[_OWN]).sort_by(_POS)
-    state = table[_STATE].to_numpy(zero_copy_only=False)
-    p = pc.fill_null(table[P], 0.0).to_numpy(zero_copy_only=False)
-    valid = pc.is_valid(table[P]).to_numpy(zero_copy_only=False) & ~state
-    first_chunk = table.num_rows == 0 or table[_CHUNK][0].as_py() == 0
-    seed_state = table[_SEED].to_numpy(zero_copy_only=False)
-    index = np.arange(table.num_rows)
-    columns: dict[str, np.ndarray] = {}
+def _with_ema_factors(rows: pl.DataFrame, chunk: int) -> pl.DataFrame:
+    """A and B of each EMA over a chunk's own (enriched) rows: ``ema = A * start + B`` for the
+    EMA ``start`` just before the chunk (A = (1 - alpha) ** steps, B the recursion from 0; a
+    missing P is no step). Null in a symbol's first chunk, which needs no start."""
+    if chunk == 0:
+        return rows.with_columns(
+            pl.lit(None, pl.Float64).alias(n) for e in EMAS for n in _ema_parts(e)[:2]
+        )
+    group, steps, p = pl.col("_group"), pl.col("_steps"), pl.col(P)
+    rows = rows.with_columns(pl.col("symbol").rle_id().alias("_group"))
+    rows = rows.with_columns(p.is_not_null().cast(pl.Int64).cum_sum().over(group).alias("_steps"))
+    factors = []
     for ema in EMAS:
-        seed_sma, c_col, a_col, b_col = _ema_parts(ema)
-        stored = pc.fill_null(table[ema.column], math.nan).to_numpy(zero_copy_only=False)
-        sma = pc.fill_null(table[seed_sma], math.nan).to_numpy(zero_copy_only=False)
-        has_stored = pc.is_valid(table[ema.column]).to_numpy(zero_copy_only=False) & seed_state
-        has_sma = pc.is_valid(table[seed_sma]).to_numpy(zero_copy_only=False) & ~state
-        candidate = np.where(has_stored, stored, sma)
-        seeded = np.flatnonzero(has_stored | has_sma)
-        c = np.full(table.num_rows, math.nan)
-        if seeded.size:
-            j = seeded[0]
-            after = valid & (index > j)
-            values = _recursion(float(candidate[j]), p[after], ema.alpha)
-            c[j:] = values[np.cumsum(after)[j:]]
-        columns[c_col] = c
-        if first_chunk:
-            columns[a_col] = columns[b_col] = np.full(table.num_rows, math.nan)
-        else:
-            steps = np.cumsum(valid)
-            columns[b_col] = _recursion(0.0, p[valid], ema.alpha)[steps]
-            columns[a_col] = (1.0 - ema.alpha) ** steps.astype(float)
-    out = table
-    for name, values in columns.items():
-        out = out.append_column(name, pa.array(values, pa.float64(), mask=np.isnan(values)))
-    return out.filter(pc.invert(out[_STATE]))
+        a, b = _ema_parts(ema)[:2]
+        # Polars starts the recursion at its first input: alpha * P there is the step from 0.
+        x = pl.when(steps == 1).then(p * ema.alpha).otherwise(p)
+        value = x.ewm_mean(alpha=ema.alpha, adjust=False, ignore_nulls=True).over(group)
+        factors.append(pl.when(steps > 0).then(value.forward_fill()).otherwise(0.0).alias(b))
+        factors.append(pl.lit(1.0 - ema.alpha).pow(steps).alias(a))
+    return rows.with_columns(factors).drop("_group", "_steps")
 
 
-def _chunk_starts(df: DataFrame, chunk_rows: int) -> DataFrame:
-    """Per (symbol, chunk >= 1): each EMA just before the chunk, composed on the driver from the
-    last row of every earlier chunk (one small row per chunk)."""
+def _with_chunk_starts(df: DataFrame, long: list[str]) -> DataFrame:
+    """Every EMA of the chunked rows finished: ``A * start + B`` where the symbol had a seed
+    before the chunk, ``C`` (the chunk's own value) where not. Each chunk's start is composed
+    on the driver from the last row of every earlier chunk (one small row per chunk)."""
     from pyspark.sql import functions as sf
 
-    last = ((sf.col(_POS) + 1) % chunk_rows == 0) & (sf.col(_POS) < sf.col(_N) - 1)
-    parts = [p for e in EMAS for p in _ema_parts(e)[1:]]
-    ends = df.filter(sf.col(_OWN) & last).select("symbol", _CHUNK, *parts).toArrow()
-    ends = ends.sort_by([("symbol", "ascending"), (_CHUNK, "ascending")])
-    values = ends.to_pydict()
-    starts: dict[str, list[Any]] = {"symbol": [], _CHUNK: []}
-    starts |= {f"_{e.column}_start": [] for e in EMAS}
+    parts = [c for e in EMAS for c in (e.column, *_ema_parts(e)[:2])]
+    last = df.filter(sf.col(_END) & sf.col("symbol").isin(long))
+    ends = collect_arrow(last.select("symbol", _CHUNK, *parts))
+    ends = ends.sort_by([("symbol", "ascending"), (_CHUNK, "ascending")]).to_pylist()
+    starts: list[tuple[Any, ...]] = []
     running: dict[str, float | None] = {}
-    for i, symbol in enumerate(values["symbol"]):
-        if values[_CHUNK][i] == 0:
+    for end in ends:
+        if end[_CHUNK] == 0:
             running = {e.column: None for e in EMAS}
-        starts["symbol"].append(symbol)
-        starts[_CHUNK].append(values[_CHUNK][i] + 1)
         for e in EMAS:
-            _, c, a, b = _ema_parts(e)
+            a, b, _ = _ema_parts(e)
             s = running[e.column]
-            running[e.column] = values[c][i] if s is None else values[a][i] * s + values[b][i]
-            starts[f"_{e.column}_start"].append(running[e.column])
-    table = pa.table(
-        starts,
-        schema=pa.schema(
-            [
-                ("symbol", pa.string()),
-                (_CHUNK, pa.int64()),
-                *((f"_{e.column}_start", pa.float64()) for e in EMAS),
-            ]
-        ),
-    )
-    return df.sparkSession.createDataFrame(table, spark_struct(table))
+            running[e.column] = end[e.column] if s is None else end[a] * s + end[b]
+        starts.append((end["symbol"], end[_CHUNK] + 1, *(running[e.column] for e in EMAS)))
+    columns = ["symbol string", f"{_CHUNK} long", *(f"{_ema_parts(e)[2]} double" for e in EMAS)]
+    table = df.sparkSession.createDataFrame(starts, ", ".join(columns))
+    df = df.join(sf.broadcast(table), ["symbol", _CHUNK], "left")
+    emas: dict[str, Column] = {}
+    for e in EMAS:
+        factor, offset, start = (sf.col(c) for c in _ema_parts(e))
+        value = _finite(factor * start + offset)
+        emas[e.column] = sf.when(start.isNull(), sf.col(e.column)).otherwise(value)
+    return df.withColumns(emas)
 
 
 def _finite(value: Column) -> Column:
@@ -458,21 +448,3 @@ def _finite(value: Column) -> Column:
     from pyspark.sql import functions as sf
 
     return sf.when(~sf.isnan(value) & (sf.abs(value) != sf.lit(math.inf)), value)
-
-
-def _with_calendar(df: DataFrame, processed_at: dt.datetime) -> DataFrame:
-    from pyspark.sql import functions as sf
-
-    day = sf.col("trade_date")
-    return df.withColumns(
-        {
-            "price_id": sf.concat_ws("_", "symbol", sf.date_format(day, "yyyyMMdd")),
-            "trade_timestamp": day.cast("timestamp"),
-            "year": sf.year(day),
-            "quarter": sf.quarter(day),
-            "month": sf.month(day),
-            "day": sf.dayofmonth(day),
-            "day_of_week": sf.weekday(day) + 1,
-            "processing_timestamp": sf.lit(processed_at.astimezone(dt.UTC)).cast("timestamp"),
-        }
-    )

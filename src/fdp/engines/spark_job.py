@@ -31,7 +31,14 @@ import pyarrow as pa
 
 from fdp import lake
 from fdp.config import Settings
-from fdp.engines._spark import ROW, SparkEngine, cleanse_df, enrich_df, rejected_frame
+from fdp.engines._spark import (
+    ROW,
+    SparkEngine,
+    cleanse_df,
+    enrich_df,
+    kept_df,
+    rejected_frame,
+)
 from fdp.errors import ConfigError
 from fdp.indicators import INDICATOR_COLUMNS
 from fdp.records import CleansedRecord, EnrichedStockRecord, StockRecord
@@ -39,7 +46,12 @@ from fdp.rejected import read_rejected, superseded_rejects, write_rejected
 from fdp.sources import SOURCES
 from fdp.sources.landing import RawZone
 from fdp.sources.vendor_json import parse_daily
-from fdp.spark_session import build_session, spark_schema
+from fdp.spark_session import (
+    build_session,
+    collect_arrow,
+    from_arrow,
+    spark_schema,
+)
 from fdp.storage import filesystem
 from fdp.transform import UNCHANGED_REL_TOL
 
@@ -111,15 +123,16 @@ def run_date(
     ).persist()
     rows_in = raw.count()
     engine.size_shuffle(rows_in)
-    kept, rejected_df = cleanse_df(raw)
+    cleansed = cleanse_df(raw).persist()
+    kept = kept_df(cleansed)
     stored = _stored(spark, target)
     history = stored.join(kept.select("symbol").distinct(), "symbol", "semi")
     # An older batch run after a newer one must not win: the latest ingest of a key stays.
     superseded = kept.join(
         history.select(*lake.KEY, sf.col("ingest_date").alias("stored_ingest_date")), lake.KEY
     ).filter(sf.col("stored_ingest_date") > sf.col("ingest_date"))
-    superseded_rows = pl.DataFrame(superseded.toArrow())
-    rejected = pl.concat([rejected_frame(rejected_df), superseded_rejects(superseded_rows)])
+    superseded_rows = pl.DataFrame(collect_arrow(superseded))
+    rejected = pl.concat([rejected_frame(cleansed), superseded_rejects(superseded_rows)])
     write_rejected(target, "cleanse", day, rejected, source=source_name)
     kept = kept.join(superseded.select(*lake.KEY), lake.KEY, "anti").persist()
     carried = history.join(kept, lake.KEY, "anti").select(
@@ -127,13 +140,11 @@ def run_date(
         sf.lit(lake.table_url(target)).alias("source_file"),
     )
     bars = kept.unionByName(carried).persist()  # read again by the enrichment
-    longest = bars.groupBy("symbol").count().agg(sf.max("count")).first()
-    chunk = engine.chunk_size(rows_in)
     enriched = enrich_df(
         bars,
         spark.createDataFrame([], spark_schema(EnrichedStockRecord)),
         processed_at=dt.datetime.now(dt.UTC),
-        chunk_rows=chunk if longest is not None and longest[0] > chunk else None,
+        chunk_rows=engine.chunk_size(rows_in),
     ).persist()
     changed = _changed(enriched, history).persist()
     counts = changed.groupBy(*lake.PARTITION_KEYS).count().collect()
@@ -145,8 +156,8 @@ def run_date(
         )
         _write_partitions(target, keep.unionByName(changed), sorted(touched))
     keys = kept.select(*lake.KEY).unionByName(changed.select(*lake.KEY))
-    lake.write_changes(target, day, pl.DataFrame(keys.toArrow()))
-    for df in (raw, kept, bars, enriched, changed):
+    lake.write_changes(target, day, pl.DataFrame(collect_arrow(keys)))
+    for df in (raw, cleansed, kept, bars, enriched, changed):
         df.unpersist()
     written = sum(r["count"] for r in counts)
     return JobResult(day, rows_in, rejected.height, written, len(touched))
@@ -197,7 +208,7 @@ def _without_quality_rejects(
         return raw
     keys = ["symbol", "timestamp", "source_file"]
     table = rejected.select(keys).unique().to_arrow()
-    return raw.join(spark.createDataFrame(table), keys, "anti")
+    return raw.join(from_arrow(spark, table), keys, "anti")
 
 
 def _stored(spark: SparkSession, settings: Settings) -> DataFrame:
