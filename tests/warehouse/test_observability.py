@@ -94,3 +94,30 @@ def test_symbol_info_comes_from_the_simulator_parameters() -> None:
     info = symbol_info("ZZTOP")
     params = symbol_parameters("ZZTOP")
     assert (info.name, info.sector, info.exchange) == (params.name, params.sector, params.exchange)
+
+
+def test_many_symbols_are_replaced_at_once_nulls_included(wh_settings: Settings) -> None:
+    """Dialects taking array parameters write all symbols in two statements: the values must
+    still line up per symbol, NULL columns included, and a second write replaces the first."""
+    warehouse = connect(wh_settings.warehouse_url, wh_settings)
+    migrate(warehouse)
+    first = [
+        SymbolInfo(f"S{i:03d}", name=f"n{i}", sector=None if i % 2 else "Tech") for i in range(50)
+    ]
+    second = [SymbolInfo(s.symbol, name=f"{s.name}'", exchange="NYSE") for s in first[10:20]]
+    upsert_symbols(warehouse, first)
+    upsert_symbols(warehouse, second)
+    got = warehouse.query(
+        "SELECT symbol, name, sector, industry, exchange FROM dim_symbol ORDER BY symbol"
+    ).to_pylist()
+    latest = {s.symbol: s for s in first} | {s.symbol: s for s in second}
+    assert got == [
+        {
+            "symbol": s.symbol,
+            "name": s.name,
+            "sector": s.sector,
+            "industry": None,
+            "exchange": s.exchange,
+        }
+        for s in sorted(latest.values(), key=lambda s: s.symbol)
+    ]

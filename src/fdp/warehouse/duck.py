@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from fdp.errors import ConfigError, TransientError
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
-from fdp.warehouse.sql import DUCKDB, STAGE
+from fdp.warehouse.sql import DUCKDB, STAGE, insert_staged
 
 PREFIX = "duckdb:///"
 _WRITERS: dict[Path, threading.Lock] = {}
@@ -43,6 +43,20 @@ def _transient(exc: duckdb.Error) -> bool:
     return isinstance(exc, duckdb.TransactionException) or (
         isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
     )
+
+
+def _arrow(df: pl.DataFrame) -> pa.Table:
+    """``df`` as Arrow without a copy: one record batch per Polars chunk, text as string
+    views as Polars holds it. Exporting a frame whole first joins its chunks into one, and
+    converting text to Arrow strings copies it: 2-3 s each for 10M rows read from the lake."""
+    batches = []
+    offset = 0
+    for length in df.to_series(0).chunk_lengths() if df.width else []:
+        chunk = df.slice(offset, length).to_arrow(compat_level=pl.CompatLevel.newest())
+        batches += chunk.to_batches()
+        offset += length
+    schema = df.head(0).to_arrow(compat_level=pl.CompatLevel.newest()).schema
+    return pa.Table.from_batches(batches, schema)
 
 
 class _DuckSession(Session):
@@ -70,7 +84,10 @@ class _DuckSession(Session):
 
     def stage(self, rows: pl.DataFrame) -> None:
         """Staging is a view over the rows' Arrow memory: DuckDB scans it without a copy."""
-        self.con.register(STAGE, rows.to_arrow())
+        self.con.register(STAGE, _arrow(rows))
+
+    def insert(self, rows: pl.DataFrame) -> int:
+        return int(self._run(insert_staged()).fetchall()[0][0])
 
 
 class DuckDBWarehouse(Warehouse):

@@ -1,10 +1,13 @@
 """The load stage: a run's changed curated rows into the warehouse, then reconciliation.
 
-One transaction per run date: take the load lock, stage the rows (on PostgreSQL only their
-keys), delete the fact rows of the staged keys, insert the rows (PostgreSQL: one COPY straight
-into the fact table), compare the warehouse's checksum of those keys with the lake's, commit.
-A crash or a mismatch at any point rolls back to the previous rows; re-running a date, or
-loading overlapping ranges, leaves exactly one row per key.
+One transaction per run date: take the load lock and ask whether the fact table holds any row
+inside the batch's key ranges (per symbol, its first and last date, sent as array parameters).
+If it does, stage the keys (DuckDB: the rows) and delete the fact rows of those keys; if not,
+there is nothing to delete (a backfill, a new day). Then insert the rows (PostgreSQL: one COPY
+in key order straight into the fact table), compare the warehouse's checksum of the loaded
+rows with the lake's, computed meanwhile by Polars on another thread, and commit. A crash or
+a mismatch at any point rolls back to the previous rows; re-running a date, or loading
+overlapping ranges, leaves exactly one row per key.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ import datetime as dt
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from fdp import lake
 from fdp.config import Settings
 from fdp.errors import DataError
 from fdp.records import EnrichedStockRecord, Frame
 from fdp.storage import filesystem
-from fdp.warehouse import sql
+from fdp.warehouse import keys, sql
 from fdp.warehouse.base import Session, Warehouse
 from fdp.warehouse.connect import connect
 from fdp.warehouse.migrations import migrate
@@ -46,26 +52,51 @@ class LoadResult:
     warehouse: str
 
 
+def _partition_rows(settings: Settings, partitions: list[lake.Partition]) -> list[int]:
+    """Each partition's row count, from its Parquet footer."""
+
+    def count(partition: lake.Partition) -> int:
+        fs, path = filesystem(lake.partition_url(settings, partition))
+        with fs.open(path, "rb") as handle:
+            return int(pq.ParquetFile(handle).metadata.num_rows)
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(count, partitions))
+
+
 def read_changes(settings: Settings, run_date: dt.date) -> Frame[EnrichedStockRecord]:
     """The current lake rows of the keys run ``run_date`` changed; a run without a manifest
     is an error here (loading nothing would hide a transform that never ran). One scan of
-    the run's months joined to the keys: 18x faster here than ``lake.changed_rows``."""
+    the run's months joined to the keys: 18x faster here than ``lake.changed_rows``. A month
+    whose every row changed (a backfill) is read whole, without the join (a third of the
+    read's time): the lake never drops a key, so as many changed keys as rows are its rows."""
     manifest = lake.changes_url(settings, run_date)
     fs, path = filesystem(manifest)
     if not fs.exists(path):
         raise DataError(
             f"no change manifest for run date {run_date} at {manifest}: run `fdp transform` first"
         )
-    keys = lake.changed_keys(settings, run_date)
-    months = keys.select(
-        (pl.col("trade_date").dt.year() * 100 + pl.col("trade_date").dt.month()).unique()
-    ).to_series()
-    rows = (
-        lake.scan(settings)
-        .filter((pl.col("year") * 100 + pl.col("month")).is_in(months.implode()))
-        .join(keys.lazy(), on=list(EnrichedStockRecord.KEY), how="semi")
-        .collect()
+    changed = lake.changed_keys(settings, run_date)
+    day = pl.col("trade_date")
+    per_month = dict(
+        changed.group_by((day.dt.year() * 100 + day.dt.month()).alias("month")).len().iter_rows()
     )
+    present = [
+        (y * 100 + m, (y, m)) for y, m in lake.partitions(settings) if y * 100 + m in per_month
+    ]
+    counts = _partition_rows(settings, [p for _, p in present])
+    whole = [code for (code, _), n in zip(present, counts, strict=True) if per_month[code] == n]
+    joined = [code for code in per_month if code not in whole]
+    scan = lake.scan(settings)
+    month = pl.col("year") * 100 + pl.col("month")
+    parts = [scan.filter(month.is_in(whole))] if whole else []
+    if joined:
+        parts.append(
+            scan.filter(month.is_in(joined)).join(
+                changed.lazy(), on=keys.KEY, how="semi", maintain_order="left"
+            )
+        )
+    rows = pl.concat(parts).collect() if parts else Frame.empty(EnrichedStockRecord).df
     return Frame(EnrichedStockRecord, rows, origin=manifest)
 
 
@@ -77,32 +108,61 @@ def _fault_point(name: str) -> None:
 def load_rows(warehouse: Warehouse, rows: Frame[EnrichedStockRecord], what: str) -> None:
     """Replace the warehouse rows of ``rows``' keys with ``rows`` and reconcile, in one
     transaction; ``what`` names the batch in errors. A key present twice in ``rows`` fails
-    the load: on the primary key where there is one, on an explicit check where not."""
+    the load before it starts."""
     if not len(rows):
         return
-    expected = frame_checksum(rows.df)
     d = warehouse.dialect
-    staged_table = d is not sql.DUCKDB
+    with ThreadPoolExecutor(1) as pool:
+        expected = pool.submit(frame_checksum, rows.df)
+        keys.check_unique(rows.df, what)
+        ranges = keys.ranges(rows.df) if d.key_ranges else None
 
-    def merge(session: Session) -> None:
-        if d.load_lock:
-            session.execute(d.load_lock)
-        if staged_table:
-            session.execute(sql.create_stage(keys_only=d.copy_into_fact))
-        session.stage(rows.df)
-        if not d.fact_primary_key:
-            twice = session.fetchall(sql.duplicate_staged_keys())
-            if twice:
-                keys = ", ".join(" ".join(str(v) for v in key) for key in twice)
-                raise DataError(f"{what}: the lake holds a key more than once, e.g. {keys}")
-        session.execute(sql.delete_staged_keys())
-        _fault_point("after_delete")
-        session.insert(rows.df)
-        compare(expected, session.fetchall(checksum_sql())[0], f"{what} in {warehouse.where}")
-        if staged_table:
-            session.execute(sql.drop_stage())
+        def merge(session: Session) -> None:
+            if d.load_lock:
+                session.execute(d.load_lock)
+            for setting in d.load_settings:
+                session.execute(setting)
+            fresh = ranges is not None and not session.fetchall(sql.fact_in_ranges(d), ranges)
+            staged = not (fresh and d.copy_into_fact)
+            if staged:
+                _stage(session, d, rows.df)
+            if not fresh:
+                session.execute(sql.delete_staged_keys())
+            _fault_point("after_delete")
+            inserted = session.insert(rows.df)
+            actual = _checksum(session, d, rows.df, ranges, inserted, staged)
+            compare(expected.result(), actual, f"{what} in {warehouse.where}")
+            if d is not sql.DUCKDB:
+                session.execute(sql.drop_stage())
 
-    warehouse.run(merge)
+        warehouse.run(merge)
+
+
+def _stage(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> None:
+    if d is not sql.DUCKDB:
+        session.execute(sql.create_stage(keys_only=d.copy_into_fact))
+    session.stage(rows)
+
+
+def _checksum(
+    session: Session,
+    d: sql.Dialect,
+    rows: pl.DataFrame,
+    ranges: list[list[Any]] | None,
+    inserted: int | None,
+    staged: bool,
+) -> tuple[Any, ...]:
+    """The warehouse's checksum of the loaded rows: over the batch's key ranges when they hold
+    exactly the rows inserted (their count is the rows inserted plus any stored row inside
+    them that the batch lacks, so equal counts leave none), else over the staged keys (a join
+    on every key: 4x the time on 10M rows here)."""
+    if ranges is not None and inserted is not None:
+        over_ranges = session.fetchall(checksum_sql(d), ranges)[0]
+        if over_ranges[0] == inserted:
+            return over_ranges
+    if not staged:
+        _stage(session, d, rows)
+    return session.fetchall(checksum_sql())[0]
 
 
 def _add_symbols(warehouse: Warehouse, symbols: set[str]) -> None:
@@ -157,6 +217,8 @@ def reconcile_run(settings: Settings, run_date: dt.date, warehouse_url: str | No
     staged_table = warehouse.dialect is not sql.DUCKDB
 
     def check(session: Session) -> None:
+        for setting in warehouse.dialect.load_settings:
+            session.execute(setting)
         if staged_table:
             session.execute(sql.create_stage(keys_only=warehouse.dialect.copy_into_fact))
         session.stage(rows.df)

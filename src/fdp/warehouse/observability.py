@@ -98,20 +98,26 @@ def record_dq_results(
 
 
 def upsert_symbols(warehouse: Warehouse, infos: Iterable[SymbolInfo]) -> None:
-    """Store each symbol's descriptive attributes, replacing what was there."""
+    """Store each symbol's descriptive attributes, replacing what was there (in two
+    statements where arrays can be parameters: a first load's 4,000 symbols took 4 s one
+    statement per row on DuckDB)."""
     d = warehouse.dialect
     now = dt.datetime.now(dt.UTC)
-    infos = list(infos)
+    rows = [(i.symbol, i.name, i.sector, i.industry, i.exchange, i.currency, now) for i in infos]
 
     def write(session: Session) -> None:
-        for info in infos:
-            session.execute(sql.delete_symbol(d), (info.symbol,))
-        session.executemany(
-            sql.insert_symbol(d),
-            [(i.symbol, i.name, i.sector, i.industry, i.exchange, i.currency, now) for i in infos],
-        )
+        if d.array_params:
+            session.execute(sql.delete_symbols(d), ([r[0] for r in rows],))
+            session.execute(
+                sql.insert_symbols(d), [list(column) for column in zip(*rows, strict=True)]
+            )
+            return
+        for row in rows:
+            session.execute(sql.delete_symbol(d), (row[0],))
+        session.executemany(sql.insert_symbol(d), rows)
 
-    warehouse.run(write)
+    if rows:
+        warehouse.run(write)
 
 
 def known_symbols(session: Session) -> set[str]:

@@ -1,18 +1,22 @@
-"""PostgreSQL through psycopg 3: the keys into a session-private staging table, the DELETE of
-those keys, then the rows COPY'd straight into the fact table.
+"""PostgreSQL through psycopg 3: where stored rows fall inside the batch's key ranges, the keys
+into a session-private staging table and the DELETE of those keys; then the rows COPY'd
+straight into the fact table, in key order.
 
 Rows reach the server in binary COPY format built with numpy (``pgbinary``, no per-row
-Python): exact values, and cheaper for the server than parsing text. Loads serialise on a
+Python): exact values, and cheaper for the server than parsing text. A thread encodes the
+next chunks while one is sent, so the server is never kept waiting. Key order makes the
+primary key's maintenance sequential (appends at its right edge on an empty range) and makes
+the replace path's uniqueness checks read the old rows in heap order. Loads serialise on a
 transaction-level advisory lock (``sql.POSTGRES.load_lock``), so concurrent loads never
 deadlock or lose rows.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,14 +24,15 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.errors import MissingDependencyError, TerminalError, TransientError
-from fdp.records import Column, EnrichedStockRecord
-from fdp.warehouse import pgbinary
+from fdp.records import EnrichedStockRecord
+from fdp.warehouse import keys, pgbinary
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
 from fdp.warehouse.sql import FACT, KEY, POSTGRES, STAGE
 
-COPY_BATCH_ROWS = 200_000
 CONNECT_TIMEOUT_S = 5
-KEY_COLUMNS = tuple(c for c in EnrichedStockRecord.columns() if c.name in KEY)
+ENCODED_AHEAD = 4
+"""Chunks encoded ahead of the one being sent: enough to ride out a slow chunk, few enough
+that a server slower than the encoder does not make the whole batch sit in memory."""
 
 try:
     import psycopg
@@ -88,30 +93,33 @@ class _PgSession(Session):
             raise self._wrap(exc) from exc
 
     def stage(self, rows: pl.DataFrame) -> None:
-        """Only the keys are staged: the merge's DELETE and the checksum join need no more."""
-        self._copy(STAGE, KEY_COLUMNS, rows)
+        """Only the keys are staged: the merge's DELETE and the checksum join need no more.
+        ANALYZE tells the planner the stage's size, so both join it by hash."""
+        self._copy(STAGE, rows.select(KEY))
+        self.execute(f"ANALYZE {STAGE}")
 
-    def insert(self, rows: pl.DataFrame) -> None:
-        """The rows go straight into the fact table: written once, the primary key rejecting
-        a key that ``rows`` holds twice."""
-        self._copy(FACT, EnrichedStockRecord.columns(), rows)
+    def insert(self, rows: pl.DataFrame) -> int:
+        """The rows go straight into the fact table, in key order: written once, the primary
+        key rejecting a key that ``rows`` holds twice."""
+        return self._copy(FACT, keys.in_key_order(rows.select(EnrichedStockRecord.names())))
 
-    def _copy(self, table: str, columns: tuple[Column, ...], rows: pl.DataFrame) -> None:
-        """Binary COPY of ``rows``' ``columns``; the next chunk is encoded while one is sent."""
-        names = ", ".join(c.name for c in columns)
-        copy_sql = f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
-        chunks = [rows.slice(i, COPY_BATCH_ROWS) for i in range(0, rows.height, COPY_BATCH_ROWS)]
+    def _copy(self, table: str, rows: pl.DataFrame) -> int:
+        """Binary COPY of ``rows`` (named as ``table``'s columns), encoded on another thread
+        a few chunks ahead of the one being sent; return the rows the server stored."""
+        copy_sql = f"COPY {table} ({', '.join(rows.columns)}) FROM STDIN (FORMAT BINARY)"
         try:
-            with (
-                ThreadPoolExecutor(1) as encoder,
-                self.con.cursor() as cur,
-                cur.copy(copy_sql) as copy,
-            ):
-                copy.write(pgbinary.HEADER)
-                for pieces in encoder.map(partial(pgbinary.rows, columns=columns), chunks):
-                    for piece in pieces:
-                        copy.write(piece.data)
-                copy.write(pgbinary.TRAILER)
+            with ThreadPoolExecutor(1) as encoder, self.con.cursor() as cur:
+                with cur.copy(copy_sql) as copy:
+                    copy.write(pgbinary.HEADER)
+                    ahead: deque[Future[memoryview]] = deque()
+                    for chunk in pgbinary.chunks(rows):
+                        ahead.append(encoder.submit(pgbinary.encode, chunk))
+                        if len(ahead) > ENCODED_AHEAD:
+                            copy.write(ahead.popleft().result())
+                    while ahead:
+                        copy.write(ahead.popleft().result())
+                    copy.write(pgbinary.TRAILER)
+                return cur.rowcount
         except psycopg.Error as exc:
             raise self._wrap(exc) from exc
 

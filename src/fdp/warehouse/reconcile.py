@@ -1,9 +1,11 @@
 """Reconciliation: the warehouse rows of the loaded keys must equal the lake's rows.
 
-The checksum is a vector of per-column aggregates (row count; per column the non-null count
-and a sum: of the value, of days since 1970 for dates, of epoch seconds for timestamps, of the
-length for text), computed by the database in SQL and independently by Polars on the lake rows.
-Integer aggregates must match exactly, float ones to 1e-9 relative.
+The checksum is a vector of per-column aggregates (row count; per column a sum: of the value,
+of days since 1970 for dates, of epoch seconds for timestamps, of the length for text; per
+nullable column its non-null count), computed by the database in SQL and independently by
+Polars on the lake rows. A non-null count of a NOT NULL column would only repeat the row count
+(14 such counts were a third of the query's time here). Integer aggregates must match exactly,
+float ones to 1e-9 relative.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def aggregates() -> list[Aggregate]:
     out = [Aggregate("rows", "COUNT(*)", pl.len(), exact=True)]
     for col in EnrichedStockRecord.columns():
         c, t, ref = col.name, col.arrow_type, f"f.{col.name}"
-        out.append(Aggregate(f"count({c})", f"COUNT({ref})", pl.col(c).count(), exact=True))
+        if col.nullable:
+            out.append(Aggregate(f"count({c})", f"COUNT({ref})", pl.col(c).count(), exact=True))
         if pa.types.is_floating(t):
             out.append(Aggregate(f"sum({c})", f"SUM({ref})", pl.col(c).sum(), exact=False))
         elif pa.types.is_integer(t):
@@ -57,13 +60,15 @@ def aggregates() -> list[Aggregate]:
     return out
 
 
-def checksum_sql() -> str:
-    return sql.checksum([a.sql for a in aggregates()])
+def checksum_sql(ranges_in: sql.Dialect | None = None) -> str:
+    """The database's side: over the staged keys, or the key ranges (``sql.checksum``)."""
+    return sql.checksum([a.sql for a in aggregates()], ranges_in)
 
 
 def frame_checksum(df: pl.DataFrame) -> list[Any]:
-    """The checksum of lake rows, computed by Polars."""
-    return list(df.select([a.polars.alias(a.label) for a in aggregates()]).row(0))
+    """The checksum of lake rows, computed by Polars (lazily: the eager select first copied
+    a batch of many chunks into one)."""
+    return list(df.lazy().select([a.polars.alias(a.label) for a in aggregates()]).collect().row(0))
 
 
 def _number(value: Any) -> float | int:

@@ -174,9 +174,10 @@ class _RedshiftSession(Session):
         put_bytes(fs, path, parquet_bytes(rows.select(COLUMNS).to_arrow()))
         self.execute(copy_statement(uri, self.target.iam_role))
 
-    def insert(self, rows: pl.DataFrame) -> None:
+    def insert(self, rows: pl.DataFrame) -> int | None:
         """Staging may hold a key twice (a raw COPY): the latest processed row wins."""
         self.execute(insert_staged_deduplicated())
+        return None
 
 
 class RedshiftWarehouse(Warehouse):

@@ -1,0 +1,128 @@
+"""The merge's two paths on a real DuckDB file and a real PostgreSQL.
+
+A batch whose key ranges hold no stored row skips the DELETE and is reconciled over its
+ranges; any other batch deletes its keys first and is reconciled over them. Rows the batch
+does not carry, even inside its ranges, must survive either way. The oracle is the batches
+themselves (last one wins per key), read back from the warehouse value for value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import psycopg
+import pytest
+from polars.testing import assert_frame_equal
+from wh_helpers import expected, fact_rows, make_rows, write_run
+
+from fdp import lake
+from fdp.config import Settings
+from fdp.errors import TerminalError
+from fdp.records import EnrichedStockRecord, Frame
+from fdp.warehouse import connect, load_rows, migrate, read_changes
+from fdp.warehouse.base import Warehouse
+
+DAYS = [dt.date(2024, 1, d) for d in (29, 30, 31)] + [dt.date(2024, 2, d) for d in (1, 2)]
+STORED = make_rows(["AAA", "BBB"], DAYS[:3], seed=20)
+BESIDE = make_rows(["AAA", "CCC"], DAYS[3:], seed=21, processed=1)
+"""New dates of a stored symbol and a new symbol: no stored row inside their ranges."""
+OVER = make_rows(["BBB"], [DAYS[0], DAYS[2], DAYS[4]], seed=22, processed=2)
+"""Replaces two stored rows, adds one, and spans a stored row it does not carry (DAYS[1])."""
+
+
+def _load(warehouse: Warehouse, rows: pl.DataFrame) -> None:
+    load_rows(warehouse, Frame(EnrichedStockRecord, rows), "batch")
+
+
+def test_batches_beside_and_over_stored_rows_leave_every_other_row(wh_settings: Settings) -> None:
+    url = wh_settings.warehouse_url
+    warehouse = connect(url, wh_settings)
+    migrate(warehouse)
+    for batch in (STORED, BESIDE, OVER):
+        _load(warehouse, batch)
+    assert_frame_equal(fact_rows(url, wh_settings), expected(STORED, BESIDE, OVER))
+    _load(warehouse, OVER)  # the same batch again: every key it holds is stored now
+    assert_frame_equal(fact_rows(url, wh_settings), expected(STORED, BESIDE, OVER))
+
+
+def _pg_warehouse(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    settings = Settings(data_dir=str(tmp_path_factory.mktemp("data")))
+    warehouse = connect(pg_url, settings)
+    migrate(warehouse)
+    return warehouse
+
+
+@pytest.mark.postgres
+def test_delete_runs_only_when_stored_rows_fall_inside_the_ranges(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A statement trigger logs each DELETE the merge runs, with the rows it removed."""
+    warehouse = _pg_warehouse(pg_url, tmp_path_factory)
+    with psycopg.connect(pg_url) as con:
+        con.execute("CREATE TABLE deletes (at BIGSERIAL, removed BIGINT)")
+        con.execute(
+            "CREATE FUNCTION log_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO deletes (removed) SELECT COUNT(*) FROM gone; RETURN NULL; END $$"
+        )
+        con.execute(
+            "CREATE TRIGGER log_delete AFTER DELETE ON fact_stock_prices REFERENCING OLD TABLE "
+            "AS gone FOR EACH STATEMENT EXECUTE FUNCTION log_delete()"
+        )
+    logged = []
+    for batch in (STORED, BESIDE, OVER):
+        _load(warehouse, batch)
+        with psycopg.connect(pg_url) as con:
+            logged.append(con.execute("SELECT removed FROM deletes ORDER BY at").fetchall())
+    assert logged == [[], [], [(2,)]]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "batch",
+    [BESIDE, STORED, OVER],
+    ids=["ranges empty", "ranges replaced whole", "ranges holding other rows"],
+)
+def test_a_warehouse_storing_other_values_fails_reconciliation_and_keeps_its_rows(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory, batch: pl.DataFrame
+) -> None:
+    """A row trigger changes volumes on their way in: both checksums must see it."""
+    warehouse = _pg_warehouse(pg_url, tmp_path_factory)
+    _load(warehouse, STORED)
+    with psycopg.connect(pg_url) as con:
+        con.execute(
+            "CREATE FUNCTION nudge() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.trade_date >= DATE '2024-01-31' THEN NEW.volume := NEW.volume + 1; END IF; "
+            "RETURN NEW; END $$"
+        )
+        con.execute(
+            "CREATE TRIGGER nudge BEFORE INSERT ON fact_stock_prices "
+            "FOR EACH ROW EXECUTE FUNCTION nudge()"
+        )
+    with pytest.raises(TerminalError, match=r"reconciliation failed for batch .*sum\(volume\)"):
+        _load(warehouse, batch)
+    assert_frame_equal(fact_rows(pg_url, Settings()), expected(STORED))
+
+
+def test_a_run_reads_whole_months_and_single_keys_alike(settings: Settings) -> None:
+    """January is changed whole (read without the key join), February in part."""
+    rows = make_rows(["AAA", "BBB"], DAYS, seed=23)
+    write_run(settings, DAYS[-1], rows)
+    changed = rows.filter((pl.col("trade_date").dt.month() == 1) | (pl.col("symbol") == "AAA"))
+    lake.write_changes(settings, DAYS[-1], changed.select("symbol", "trade_date"))
+    got = read_changes(settings, DAYS[-1]).df.sort("symbol", "trade_date")
+    assert_frame_equal(got, changed.sort("symbol", "trade_date"))
+
+
+def test_a_batch_in_many_chunks_loads_whole(wh_settings: Settings) -> None:
+    """Rows read from the lake come in hundreds of chunks, not always aligned across columns:
+    DuckDB takes them chunk by chunk, PostgreSQL's COPY in slices across them."""
+    parts = [make_rows(["AAA", "BBB"], [day], seed=30 + i) for i, day in enumerate(DAYS)]
+    batch = pl.concat(parts, rechunk=False)
+    batch = batch.with_columns(pl.Series("close", batch["close"].to_list(), pl.Float64))
+    assert batch["symbol"].n_chunks() == len(DAYS)
+    assert batch["close"].n_chunks() == 1
+    warehouse = connect(wh_settings.warehouse_url, wh_settings)
+    migrate(warehouse)
+    _load(warehouse, batch)
+    assert_frame_equal(fact_rows(wh_settings.warehouse_url, wh_settings), expected(batch))
