@@ -63,13 +63,15 @@ def _copy_back(
 
 @pytest.mark.postgres
 def test_rows_arrive_in_order_with_nullable_text_of_every_length(pg_url: str) -> None:
-    """Text of varying byte length (multi-byte UTF-8, empty, NULL) beside NULL integers,
-    dates and timestamps: every chunk squeezes its slots differently, rows keep their order."""
+    """Text of varying byte length (multi-byte UTF-8, empty, NULL; a column of nothing else)
+    beside NULL integers, dates and timestamps: every chunk squeezes its slots differently,
+    rows keep their order."""
     n = 1_000
     texts = ["", "é", "€uro", None, "x" * 37, "naïve; 'quoted'"]
     frame = pl.DataFrame(
         {
             "label": [texts[i % len(texts)] for i in range(n)],
+            "blank": [None if i % 3 else "" for i in range(n)],
             "constant": ["same"] * n,
             "amount": [None if i % 7 == 0 else i * 10**12 for i in range(n)],
             "small": [None if i % 5 == 0 else -i for i in range(n)],
@@ -86,6 +88,7 @@ def test_rows_arrive_in_order_with_nullable_text_of_every_length(pg_url: str) ->
         },
         schema={
             "label": pl.String,
+            "blank": pl.String,
             "constant": pl.String,
             "amount": pl.Int64,
             "small": pl.Int32,
@@ -95,8 +98,8 @@ def test_rows_arrive_in_order_with_nullable_text_of_every_length(pg_url: str) ->
         },
     )
     ddl = (
-        "label TEXT, constant TEXT, amount BIGINT, small INTEGER, day DATE, at TIMESTAMPTZ, "
-        "ratio DOUBLE PRECISION"
+        "label TEXT, blank TEXT, constant TEXT, amount BIGINT, small INTEGER, day DATE, "
+        "at TIMESTAMPTZ, ratio DOUBLE PRECISION"
     )
     got = _copy_back(pg_url, ddl, frame, chunk_rows=97)
     assert got == frame.rows()
