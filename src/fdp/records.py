@@ -220,3 +220,26 @@ def check(record: type[Record], df: pl.DataFrame, *, origin: str = "frame") -> p
         if not col.nullable and df[col.name].null_count():
             raise DataError(f"{origin}: column {col.name!r} of {record.__name__} holds nulls")
     return df
+
+
+ROW_KEY = list(EnrichedStockRecord.KEY)
+"""The key of a cleansed or curated row: (symbol, trade_date)."""
+
+
+def after_previous_key() -> pl.Expr:
+    """Whether each row's key is greater than the previous row's (null on the first row)."""
+    *leading, last = ROW_KEY
+    expr = pl.col(last) > pl.col(last).shift()
+    for name in reversed(leading):
+        col, prev = pl.col(name), pl.col(name).shift()
+        expr = (col > prev) | ((col == prev) & expr)
+    return expr
+
+
+def in_key_order(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` sorted by key, returned as is when it already is (a backfill's rows are); the
+    check runs lazily, so a frame of many chunks is not copied into one first."""
+    if df.height < 2:
+        return df
+    ordered = df.lazy().select(after_previous_key().fill_null(True).all()).collect().item()
+    return df if ordered else df.sort(ROW_KEY)

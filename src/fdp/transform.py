@@ -26,7 +26,7 @@ from fdp.config import Settings
 from fdp.engines import Engine, get_engine
 from fdp.errors import ConfigError
 from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
-from fdp.records import CleansedRecord, EnrichedStockRecord, Frame, StockRecord
+from fdp.records import CleansedRecord, EnrichedStockRecord, Frame, StockRecord, in_key_order
 from fdp.rejected import accepted_rows, read_rejected, superseded_rejects, write_rejected
 from fdp.sources.landing import RawZone
 
@@ -129,7 +129,7 @@ def enrich_in_slices(
 ) -> Iterator[Frame[EnrichedStockRecord]]:
     """``engine.enrich`` over slices of whole symbols (about ``slice_rows`` bars each), in key
     order: each slice is sorted and holds symbols after the previous slice's."""
-    ordered = _in_key_order(bars.df)
+    ordered = in_key_order(bars.df)
     for part in _symbol_slices(ordered, slice_rows or SLICE_ROWS):
         own_state = (
             state.df if state.df.is_empty() else state.df.join(part, on="symbol", how="semi")
@@ -164,15 +164,6 @@ def _changed(
         changed = enriched.df if differs.all() else enriched.df.filter(differs)
         counts.written += changed.height
         yield Frame(EnrichedStockRecord, changed, origin="changed rows")
-
-
-def _in_key_order(df: pl.DataFrame) -> pl.DataFrame:
-    """``df`` sorted by key; the sort is skipped when rows come in key order (a backfill's do)."""
-    if df.height < 2:
-        return df
-    sym, day = pl.col("symbol"), pl.col("trade_date")
-    ordered = (sym > sym.shift(1)) | ((sym == sym.shift(1)) & (day > day.shift(1)))
-    return df if df.select(ordered.slice(1).all()).item() else df.sort(lake.KEY)
 
 
 def _symbol_slices(df: pl.DataFrame, rows: int) -> list[pl.DataFrame]:

@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 from wh_helpers import make_rows
 
 from fdp.errors import DataError
+from fdp.records import in_key_order
 from fdp.warehouse import keys
 
 JAN = [dt.date(2024, 1, d) for d in (29, 30, 31)]
@@ -61,6 +62,6 @@ def test_ranges_span_each_symbols_dates() -> None:
 
 def test_key_order_sorts_only_when_needed() -> None:
     batch = _lake_order()
-    ordered = keys.in_key_order(batch)
+    ordered = in_key_order(batch)
     assert_frame_equal(ordered, batch.sort(keys.KEY))
-    assert keys.in_key_order(ordered) is ordered
+    assert in_key_order(ordered) is ordered

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from fdp.errors import DataError
+from fdp.records import after_previous_key
 from fdp.warehouse import sql
 from fdp.warehouse.sql import RANGE_FROM, RANGE_TO
 
@@ -22,28 +23,11 @@ KEY = list(sql.KEY)
 _RUN = "__fdp_run"
 
 
-def _after_previous() -> pl.Expr:
-    """Whether each row's key is greater than the previous row's (null on the first row)."""
-    *leading, last = KEY
-    expr = pl.col(last) > pl.col(last).shift()
-    for name in reversed(leading):
-        col, prev = pl.col(name), pl.col(name).shift()
-        expr = (col > prev) | ((col == prev) & expr)
-    return expr
-
-
-def in_key_order(df: pl.DataFrame) -> pl.DataFrame:
-    """``df`` sorted by key (returned as is when it already is)."""
-    if df.height < 2 or df.lazy().select(_after_previous().fill_null(True).all()).collect().item():
-        return df
-    return df.sort(KEY)
-
-
 def _runs_prove_unique(df: pl.DataFrame) -> bool:
     last = KEY[-1]
     runs = (
         df.lazy()
-        .select(pl.col(last), (~_after_previous().fill_null(False)).cum_sum().alias(_RUN))
+        .select(pl.col(last), (~after_previous_key().fill_null(False)).cum_sum().alias(_RUN))
         .group_by(_RUN)
         .agg(pl.col(last).min().alias(RANGE_FROM), pl.col(last).max().alias(RANGE_TO))
         .sort(RANGE_FROM)

@@ -24,8 +24,8 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.errors import MissingDependencyError, TerminalError, TransientError
-from fdp.records import EnrichedStockRecord
-from fdp.warehouse import keys, pgbinary
+from fdp.records import EnrichedStockRecord, in_key_order
+from fdp.warehouse import pgbinary
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
 from fdp.warehouse.sql import FACT, KEY, POSTGRES, STAGE
 
@@ -101,7 +101,7 @@ class _PgSession(Session):
     def insert(self, rows: pl.DataFrame) -> int:
         """The rows go straight into the fact table, in key order: written once, the primary
         key rejecting a key that ``rows`` holds twice."""
-        return self._copy(FACT, keys.in_key_order(rows.select(EnrichedStockRecord.names())))
+        return self._copy(FACT, in_key_order(rows.select(EnrichedStockRecord.names())))
 
     def _copy(self, table: str, rows: pl.DataFrame) -> int:
         """Binary COPY of ``rows`` (named as ``table``'s columns), encoded on another thread
