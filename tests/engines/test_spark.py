@@ -236,16 +236,21 @@ def test_the_spark_schema_is_derived_from_the_records() -> None:
     assert (schema["symbol"].nullable, schema["close"].nullable) == (False, True)
 
 
+def job_arguments(tmp_path: Path) -> tuple[list[str], Path]:
+    """The job's path arguments over a source landed by ``land_all``, and its target."""
+    source = Settings(data_dir=str(tmp_path / "source"))
+    land_all(source)
+    target = tmp_path / "target"
+    return ["--source-path", source.data_dir, "--target-path", str(target)], target
+
+
 @pytest.mark.spark
 def test_the_spark_job_writes_the_lake_the_transform_writes(
     spark: Any, polars_lake: Settings, tmp_path: Path
 ) -> None:
     from fdp.engines import spark_job
 
-    source = Settings(data_dir=str(tmp_path / "source"))
-    land_all(source)
-    target = tmp_path / "target"
-    args = ["--source-path", source.data_dir, "--target-path", str(target)]
+    args, target = job_arguments(tmp_path)
     first = spark_job.main([*args, "--start", str(HISTORY[-1]), "--end", str(DAILY[-1])], spark)
     assert [r.rejected for r in first if r.rows_in] == [0, 0, 1]
     settings = Settings(data_dir=str(target))
@@ -281,10 +286,7 @@ def test_the_spark_job_in_any_date_order_keeps_the_latest_ingest(
     """The correcting batch first, then the older batches it supersedes: the same lake."""
     from fdp.engines import spark_job
 
-    source = Settings(data_dir=str(tmp_path / "source"))
-    land_all(source)
-    target = tmp_path / "target"
-    args = ["--source-path", source.data_dir, "--target-path", str(target)]
+    args, target = job_arguments(tmp_path)
     for day in [DAILY[-1], HISTORY[-1], DAILY[0]]:
         spark_job.main([*args, "--date", str(day)], spark)
     superseded = read_rejected(Settings(data_dir=str(target)), HISTORY[-1], "cleanse")
