@@ -20,13 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
-from polars.io.partition import FileProviderArgs
-from polars.io.plugins import register_io_source
 
 from fdp.config import Settings
 from fdp.records import EnrichedStockRecord, Frame
@@ -40,6 +40,14 @@ FILE_NAME = "part-0.parquet"
 KEY = list(EnrichedStockRecord.KEY)
 ROW_GROUP_ROWS = 16_384
 WRITERS = 4
+_PARQUET: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 1,
+    # Dictionary pages pay off for the symbol only; floats and unique strings would not shrink.
+    "use_dictionary": ["symbol"],
+    "write_statistics": True,
+}
+"""How every partition file is written (pyarrow writer options)."""
 
 Partition = tuple[int, int]
 
@@ -196,47 +204,61 @@ def _stage(
     fs: AbstractFileSystem, root: str, slices: Iterable[Frame[EnrichedStockRecord]]
 ) -> dict[Partition, str | _Buffer]:
     """Stream ``slices`` into one Parquet file per partition: a hidden file beside the
-    partition's on a local disk (a crash leaves the lake as it was), a buffer otherwise."""
+    partition's on a local disk (a crash leaves the lake as it was), a buffer otherwise.
+
+    A pool of threads encodes a slice's row groups while the next slice is computed; a slice
+    is handed over only once the previous one is written, so each file gets its rows in order
+    and at most two slices are held.
+    """
     local = is_local(fs)
     if local and fs.exists(root):
         for stale in fs.glob(f"{root}/year=*/month=*/.{FILE_NAME}.*.tmp"):
             fs.rm(stale)
-    staged: dict[Partition, str | _Buffer] = {}
     run = uuid.uuid4().hex
+    staged: dict[Partition, str | _Buffer] = {}
+    writers: dict[Partition, pq.ParquetWriter] = {}
+    pending: dict[Partition, list[pl.DataFrame]] = {}
 
-    def target(args: FileProviderArgs) -> str | _Buffer:
-        keys = args.partition_keys
-        partition = (int(keys["year"][0]), int(keys["month"][0]))
-        if not local:
-            staged[partition] = _Buffer()
-            return staged[partition]
-        directory = f"{root}/year={partition[0]:04d}/month={partition[1]:02d}"
-        fs.makedirs(directory, exist_ok=True)
-        staged[partition] = path = f"{directory}/.{FILE_NAME}.{run}.tmp"
-        return path
+    def write(partition: Partition, chunks: list[pl.DataFrame]) -> None:
+        table = pl.concat(chunks).to_arrow()
+        if partition not in writers:
+            if local:
+                year, month = partition
+                directory = f"{root}/year={year:04d}/month={month:02d}"
+                fs.makedirs(directory, exist_ok=True)
+                staged[partition] = f"{directory}/.{FILE_NAME}.{run}.tmp"
+            else:
+                staged[partition] = _Buffer()
+            writers[partition] = pq.ParquetWriter(staged[partition], table.schema, **_PARQUET)
+        writers[partition].write_table(table, row_group_size=ROW_GROUP_ROWS)
 
-    def source(
-        columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch: int | None
-    ) -> Iterator[pl.DataFrame]:
+    def ready(final: bool) -> list[tuple[Partition, list[pl.DataFrame]]]:
+        """The partitions holding a whole row group (all of them at the end), taken out."""
+        full = [
+            p for p, chunks in pending.items() if final or sum(map(len, chunks)) >= ROW_GROUP_ROWS
+        ]
+        return [(p, pending.pop(p)) for p in full]
+
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        writing: list[Future[None]] = []
         for frame in slices:
-            df = frame.df if predicate is None else frame.df.filter(predicate)
-            yield df if columns is None else df.select(columns)
-
-    register_io_source(source, schema=EnrichedStockRecord.polars_schema()).sink_parquet(
-        pl.PartitionBy(
-            root,
-            file_path_provider=target,
-            key=list(PARTITION_KEYS),
-            include_key=False,
-            approximate_bytes_per_file=None,
-        ),
-        compression="zstd",
-        compression_level=1,
-        row_group_size=ROW_GROUP_ROWS,
-        statistics=True,
-        maintain_order=True,
-    )
+            parts = frame.df.select(*PARTITION_KEYS, *file_columns()).partition_by(
+                *PARTITION_KEYS, as_dict=True, include_key=False
+            )
+            for (year, month), rows in parts.items():
+                pending.setdefault((int(year), int(month)), []).append(rows)
+            _wait(writing)
+            writing = [pool.submit(write, p, chunks) for p, chunks in ready(final=False)]
+        _wait(writing)
+        _wait([pool.submit(write, p, chunks) for p, chunks in ready(final=True)])
+    for writer in writers.values():
+        writer.close()
     return staged
+
+
+def _wait(futures: list[Future[None]]) -> None:
+    for future in futures:
+        future.result()
 
 
 def _read_staged(fs: AbstractFileSystem, staged: str | _Buffer) -> pl.DataFrame:
@@ -248,12 +270,8 @@ def _read_staged(fs: AbstractFileSystem, staged: str | _Buffer) -> pl.DataFrame:
 
 def _write_partition(settings: Settings, partition: Partition, rows: pl.DataFrame) -> None:
     buffer = io.BytesIO()
-    rows.select(file_columns()).write_parquet(
-        buffer,
-        compression="zstd",
-        compression_level=1,
-        row_group_size=ROW_GROUP_ROWS,
-        statistics=True,
+    pq.write_table(
+        rows.select(file_columns()).to_arrow(), buffer, row_group_size=ROW_GROUP_ROWS, **_PARQUET
     )
     fs, path = filesystem(partition_url(settings, partition))
     _replace(fs, path, buffer.getvalue())

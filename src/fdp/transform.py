@@ -214,6 +214,9 @@ def _plan(
     """The bars to compute, the state rows before them, the stored rows they replace, and the
     batch rows that a later ingest already in the lake supersedes."""
     batch = cleansed.df
+    if not lake.partitions(settings):  # a first backfill: nothing stored to read or supersede
+        nothing = Frame.empty(EnrichedStockRecord)
+        return cleansed, nothing, nothing.df, _superseded(batch, nothing.df)
     split = pl.col("split_coefficient") != 1.0
     wanted = batch.group_by("symbol").agg(
         pl.when(split.any()).then(None).otherwise(pl.col("trade_date").min()).alias("from_date")

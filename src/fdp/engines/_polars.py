@@ -68,11 +68,9 @@ class PolarsEngine:
         for name, failed, why in reversed(rules):
             rule = pl.when(failed.fill_null(False)).then(pl.lit(name)).otherwise(rule)
             reason = pl.when(failed.fill_null(False)).then(why).otherwise(reason)
-        df = df.with_columns(rule.alias("rule"))
-        # Reasons are formatted for the few failed rows only, not for every row.
-        failed_rows, kept = _split(df, pl.col("rule").is_not_null())
-        failed_rows = failed_rows.with_columns(reason.alias("reason"))
-        kept = kept.with_columns(pl.lit(None, pl.String).alias("reason"))
+        # Rules and reasons are named for the few failed rows only, not for every row.
+        failed_rows, kept = _split(df, pl.any_horizontal(f for _, f, _ in rules).fill_null(False))
+        failed_rows = failed_rows.with_columns(rule.alias("rule"), reason.alias("reason"))
         kept = _sorted(
             kept, ["_symbol", "trade_date", "ingest_date", "source_file", "_row"], key="_symbol"
         )
