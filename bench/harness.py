@@ -19,7 +19,7 @@ RESULTS = Path(__file__).parent / "results" / "results.jsonl"
 
 @dataclass
 class Measurement:
-    """One timed step: wall seconds, rows processed, and the process's peak RSS so far."""
+    """One timed step: wall seconds, rows processed, and the peak RSS during the step."""
 
     stage: str
     step: str
@@ -34,16 +34,31 @@ class Measurement:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process (and reaped children), in MiB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, kids) / 1024
+    """Peak resident memory of this process (and reaped children) since the last
+    ``reset_peak_rss``, or since it started where the peak cannot be reset, in MiB."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, kids)
+    high_water = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return max(int(high_water.split()[1]) / 1024, kids)
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak (Linux: ``clear_refs`` 5 resets VmHWM), so each step reports its own."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 @contextmanager
 def measure(stage: str, step: str, rows: int, out: list[Measurement]) -> Iterator[dict[str, Any]]:
-    """Time the body; the yielded dict collects extra numbers to report beside the time."""
+    """Time the body and its peak memory; the yielded dict collects extra numbers to report
+    beside the time."""
     extra: dict[str, Any] = {}
+    reset_peak_rss()
     start = time.perf_counter()
     yield extra
     out.append(Measurement(stage, step, rows, time.perf_counter() - start, peak_rss_mib(), extra))

@@ -36,12 +36,16 @@ class PolarsEngine:
 
     def cleanse(self, raw: Frame[StockRecord]) -> Cleansed:
         df = raw.df.with_row_index("_row")
+        symbols = df["symbol"].unique()
+        upper = symbols.str.to_uppercase()
+        bad_symbols = upper.filter(~upper.str.contains(TICKER_PATTERN))
         df = df.with_columns(
-            pl.col("symbol").str.to_uppercase().alias("_symbol"),
+            # Few distinct tickers: each is upper-cased once, and rarely needs it.
+            (df["symbol"] if upper.equals(symbols) else df["symbol"].replace(symbols, upper)).alias(
+                "_symbol"
+            ),
             _parse_dates(df["timestamp"]).alias("trade_date"),
         )
-        symbols = df["_symbol"].unique()
-        bad_symbols = symbols.filter(~symbols.str.contains(TICKER_PATTERN))
         rules = [
             (
                 "symbol_pattern",
@@ -116,32 +120,36 @@ class PolarsEngine:
 
 
 def _enrich_sorted(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:
-    """The indicators of ``df``: bars and state rows of whole symbols, sorted by key."""
+    """The indicators of ``df``: bars and state rows of whole symbols, sorted by key.
+
+    Each value is computed into its column first and masked (``_valid``) in a later step:
+    masking an expression instead would compute it twice."""
     df = df.with_columns(_position().alias(_POS), pl.col("symbol").rle_id().alias(_GROUP))
-    df = df.with_columns(_finite(_returns()).alias("daily_return"))
+    df = df.with_columns(((pl.col(P) / pl.col(P).shift(1) - 1) * PERCENT).alias("daily_return"))
+    df = df.with_columns(_valid("daily_return", _from_row(2)))
     df = df.with_columns(
         (pl.col("high") - pl.col("low")).alias("daily_range"),
-        _finite(
-            pl.when(pl.col("close") > 0).then(
-                (pl.col("high") - pl.col("low")) / pl.col("close") * PERCENT
-            )
-        ).alias("daily_range_pct"),
-        _finite(_volume_change()).alias("volume_change_pct"),
-        *(
-            _finite(_window(pl.col(P).rolling_mean(s.window), s.window)).alias(s.column)
-            for s in SMAS
-        ),
-        _finite(
-            _window(
-                pl.col("daily_return").rolling_std(VOLATILITY.window, ddof=VOLATILITY.ddof),
-                VOLATILITY.first_row,
-            )
-        ).alias(VOLATILITY.column),
+        pl.when(pl.col("close") > 0)
+        .then((pl.col("high") - pl.col("low")) / pl.col("close") * PERCENT)
+        .alias("daily_range_pct"),
+        _volume_change().alias("volume_change_pct"),
+        *(pl.col(P).rolling_mean(s.window).alias(s.column) for s in SMAS),
+        pl.col("daily_return")
+        .rolling_std(VOLATILITY.window, ddof=VOLATILITY.ddof)
+        .alias(VOLATILITY.column),
+    )
+    df = df.with_columns(
+        _valid("daily_range_pct", _from_row(1)),
+        _valid("volume_change_pct", _from_row(2)),
+        *(_valid(s.column, _from_row(s.first_row)) for s in SMAS),
+        _valid(VOLATILITY.column, _from_row(VOLATILITY.first_row)),
     )
     # The EMA inputs are built in steps: materialised columns, not repeated subexpressions.
     df = df.with_columns(*(_ema_seed(e) for e in EMAS))
     df = df.with_columns(*(_seed_count(e) for e in EMAS))
-    df = df.with_columns(*(_ema(e) for e in EMAS)).filter(~pl.col(_STATE))
+    df = df.with_columns(*(_ema(e) for e in EMAS))
+    df = df.with_columns(_valid(e.column, pl.col(f"_seeds_{e.column}") > 0) for e in EMAS)
+    df = df.filter(~pl.col(_STATE))
     return _with_calendar(df, processed_at).select(EnrichedStockRecord.names())
 
 
@@ -189,18 +197,21 @@ def _later_splits() -> pl.Expr:
     return nxt.cum_prod(reverse=True).over(pl.col("symbol").rle_id())
 
 
-def _window(values: pl.Expr, first_row: int) -> pl.Expr:
-    """``values`` only where the window lies within the symbol (no partial windows)."""
-    return pl.when(pl.col(_POS) >= first_row - 1).then(values)
+def _from_row(first_row: int) -> pl.Expr:
+    """Whether the row is the symbol's ``first_row``-th (1-based) or later: a window of that
+    many rows ending here lies within the symbol."""
+    return pl.col(_POS) >= first_row - 1
 
 
-def _returns() -> pl.Expr:
-    return _window((pl.col(P) / pl.col(P).shift(1) - 1) * PERCENT, 2)
+def _valid(column: str, where: pl.Expr) -> pl.Expr:
+    """``column`` where ``where`` holds and the value is finite, else null."""
+    values = pl.col(column)
+    return pl.when(where & values.is_finite()).then(values).alias(column)
 
 
 def _volume_change() -> pl.Expr:
     previous = pl.col("volume").shift(1) * pl.col("split_coefficient")
-    return _window(pl.when(previous != 0).then((pl.col("volume") / previous - 1) * PERCENT), 2)
+    return pl.when(previous != 0).then((pl.col("volume") / previous - 1) * PERCENT)
 
 
 def _ema_seed(ema: Ema) -> pl.Expr:
@@ -209,7 +220,7 @@ def _ema_seed(ema: Ema) -> pl.Expr:
     state = pl.col(_STATE)
     next_differs = (pl.col(_GROUP) != pl.col(_GROUP).shift(-1)).fill_null(True)
     last_state = state & (next_differs | ~state.shift(-1).fill_null(False))
-    sma = _window(pl.col(P).rolling_mean(ema.span), ema.span)
+    sma = pl.when(_from_row(ema.span)).then(pl.col(P).rolling_mean(ema.span))
     seed = pl.when(state).then(pl.when(last_state).then(pl.col(ema.column))).otherwise(sma)
     return seed.alias(f"_seed_{ema.column}")
 
@@ -224,7 +235,7 @@ def _seed_count(ema: Ema) -> pl.Expr:
 
 def _ema(ema: Ema) -> pl.Expr:
     """TA-Lib EMA: the recursion's input is the seed at its row, then P (null before the seed
-    and on state rows); it is carried over missing P."""
+    and on state rows); it is carried over missing P. Valid where a seed was met (``_valid``)."""
     seed, seeds = pl.col(f"_seed_{ema.column}"), pl.col(f"_seeds_{ema.column}")
     x = pl.when(seed.is_not_null() & (seeds == 1)).then(seed).when(~pl.col(_STATE)).then(pl.col(P))
     values = (
@@ -232,12 +243,7 @@ def _ema(ema: Ema) -> pl.Expr:
         .then(x)
         .ewm_mean(alpha=ema.alpha, adjust=False, ignore_nulls=True, min_samples=1)
     )
-    carried = values.over(_GROUP).forward_fill()
-    return _finite(pl.when(seeds > 0).then(carried)).alias(ema.column)
-
-
-def _finite(values: pl.Expr) -> pl.Expr:
-    return pl.when(values.is_finite()).then(values)
+    return values.over(_GROUP).forward_fill().alias(ema.column)
 
 
 def _with_calendar(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ from fdp.sources.vendor_json import parse_daily
 from fdp.storage import filesystem, parquet_bytes, put_bytes
 
 RAW = "raw"
+READERS = 4
+"""Bulk Parquet parts read at a time."""
 
 _SECRET_PARAM = re.compile(r"(?i)([?&](?:apikey|api_key|key|token|secret|password)=)[^&#\s\"']*")
 REDACTED = "***"
@@ -159,7 +162,9 @@ class RawZone:
             ).df
             for p in self.json_objects(source, ingest_date)
         ]
-        frames += [self._read_parquet(p) for p in self.parquet_objects(source, ingest_date)]
+        # Parts are read side by side: one part alone keeps a single core busy.
+        with ThreadPoolExecutor(max_workers=READERS) as pool:
+            frames += pool.map(self._read_parquet, self.parquet_objects(source, ingest_date))
         if not frames:
             return Frame.empty(StockRecord)
         return Frame(StockRecord, pl.concat(frames), origin=self.batch_dir(source, ingest_date))
