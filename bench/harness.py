@@ -9,7 +9,7 @@ import platform
 import resource
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,8 @@ def peak_rss_mib() -> float:
 
 def reset_peak_rss() -> None:
     """Start a new peak (Linux: ``clear_refs`` 5 resets VmHWM), so each step reports its own."""
-    try:
+    with suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 @contextmanager

@@ -127,8 +127,17 @@ def _duckdb(root: Path, rows: int, out: list[Measurement]) -> None:
         read_changes(settings, RUN_DATE)
     with _step("duckdb: load_run (empty table)", rows, out):
         load_run(settings, RUN_DATE)
-    with _step("duckdb: load_run again (replace)", rows, out):
+    with _step("duckdb: load_run again (replace, rows unchanged)", rows, out):
         load_run(settings, RUN_DATE)
+    changed = _restated(read_changes(settings, RUN_DATE))
+    warehouse = connect(settings.warehouse_url, settings)
+    with _step("duckdb: load_rows, every row changed (replace)", rows, out):
+        load_rows(warehouse, changed, "bench")
+
+
+def _restated(rows: Frame[EnrichedStockRecord]) -> Frame[EnrichedStockRecord]:
+    """``rows`` with every volume changed: a batch that replaces each stored row."""
+    return Frame(EnrichedStockRecord, rows.df.with_columns(pl.col("volume") + 1))
 
 
 def _postgres(root: Path, rows: int, base_url: str, out: list[Measurement]) -> None:
@@ -164,10 +173,15 @@ def _postgres(root: Path, rows: int, base_url: str, out: list[Measurement]) -> N
                         copy.write(encoded)
                     extra["mib"] = round(len(encoded) / 2**20)
                 con.execute(f"DROP TABLE {table}")
-            for step in ("load_rows (empty table)", "load_rows again (replace)"):
+            steps = [
+                ("load_rows (empty table)", frame),
+                ("load_rows again (replace, rows unchanged)", frame),
+                ("load_rows, every row changed (replace)", _restated(frame)),
+            ]
+            for step, batch in steps:
                 con.execute("CHECKPOINT")
                 with _step(f"postgres: {step}", rows, out):
-                    load_rows(warehouse, frame, "bench")
+                    load_rows(warehouse, batch, "bench")
     finally:
         with psycopg.connect(base_url, autocommit=True) as con:
             con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -76,13 +76,11 @@ class Session(ABC):
 
     @abstractmethod
     def stage(self, rows: pl.DataFrame) -> None:
-        """Bulk-load ``rows`` (EnrichedStockRecord columns) into ``sql.STAGE``."""
+        """Bulk-load ``rows`` (EnrichedStockRecord columns, or only the key) into ``sql.STAGE``."""
 
-    def insert(self, rows: pl.DataFrame) -> int | None:
-        """The merge, step 2: insert ``rows``, whose keys step 1 deleted (from the stage here);
-        return how many rows went in, where the database says."""
+    def insert(self, rows: pl.DataFrame) -> None:
+        """The merge, step 2: insert ``rows``, whose keys step 1 deleted (from the stage here)."""
         self.execute(statements.insert_staged())
-        return None
 
 
 class Warehouse(ABC):

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from fdp.errors import ConfigError, TransientError
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
-from fdp.warehouse.sql import DUCKDB, STAGE, insert_staged
+from fdp.warehouse.sql import DUCKDB, STAGE
 
 PREFIX = "duckdb:///"
 _WRITERS: dict[Path, threading.Lock] = {}
@@ -85,9 +85,6 @@ class _DuckSession(Session):
     def stage(self, rows: pl.DataFrame) -> None:
         """Staging is a view over the rows' Arrow memory: DuckDB scans it without a copy."""
         self.con.register(STAGE, _arrow(rows))
-
-    def insert(self, rows: pl.DataFrame) -> int:
-        return int(self._run(insert_staged()).fetchall()[0][0])
 
 
 class DuckDBWarehouse(Warehouse):

@@ -1,6 +1,6 @@
-"""PostgreSQL through psycopg 3: where stored rows fall inside the batch's key ranges, the keys
-into a session-private staging table and the DELETE of those keys; then the rows COPY'd
-straight into the fact table, in key order.
+"""PostgreSQL through psycopg 3: a batch beside the stored rows is COPY'd straight into the fact
+table, in key order; one whose key ranges hold stored rows goes through a session-private
+staging table (``fdp.warehouse.loader`` tells the merge).
 
 Rows reach the server in binary COPY format built with numpy (``pgbinary``, no per-row
 Python): exact values, and cheaper for the server than parsing text. A thread encodes the
@@ -27,7 +27,7 @@ from fdp.errors import MissingDependencyError, TerminalError, TransientError
 from fdp.records import EnrichedStockRecord, in_key_order
 from fdp.warehouse import pgbinary
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
-from fdp.warehouse.sql import FACT, KEY, POSTGRES, STAGE
+from fdp.warehouse.sql import FACT, POSTGRES, STAGE
 
 CONNECT_TIMEOUT_S = 5
 ENCODED_AHEAD = 4
@@ -93,33 +93,35 @@ class _PgSession(Session):
             raise self._wrap(exc) from exc
 
     def stage(self, rows: pl.DataFrame) -> None:
-        """Only the keys are staged: the merge's DELETE and the checksum join need no more.
-        ANALYZE tells the planner the stage's size, so both join it by hash."""
-        self._copy(STAGE, rows.select(KEY))
+        """ANALYZE tells the planner the stage's size, so the merge and the checksum join it
+        by hash."""
+        self._copy(STAGE, rows)
         self.execute(f"ANALYZE {STAGE}")
 
-    def insert(self, rows: pl.DataFrame) -> int:
+    def insert(self, rows: pl.DataFrame) -> None:
         """The rows go straight into the fact table, in key order: written once, the primary
         key rejecting a key that ``rows`` holds twice."""
-        return self._copy(FACT, in_key_order(rows.select(EnrichedStockRecord.names())))
+        self._copy(FACT, in_key_order(rows.select(EnrichedStockRecord.names())))
 
-    def _copy(self, table: str, rows: pl.DataFrame) -> int:
+    def _copy(self, table: str, rows: pl.DataFrame) -> None:
         """Binary COPY of ``rows`` (named as ``table``'s columns), encoded on another thread
-        a few chunks ahead of the one being sent; return the rows the server stored."""
+        a few chunks ahead of the one being sent."""
         copy_sql = f"COPY {table} ({', '.join(rows.columns)}) FROM STDIN (FORMAT BINARY)"
         try:
-            with ThreadPoolExecutor(1) as encoder, self.con.cursor() as cur:
-                with cur.copy(copy_sql) as copy:
-                    copy.write(pgbinary.HEADER)
-                    ahead: deque[Future[memoryview]] = deque()
-                    for chunk in pgbinary.chunks(rows):
-                        ahead.append(encoder.submit(pgbinary.encode, chunk))
-                        if len(ahead) > ENCODED_AHEAD:
-                            copy.write(ahead.popleft().result())
-                    while ahead:
+            with (
+                ThreadPoolExecutor(1) as encoder,
+                self.con.cursor() as cur,
+                cur.copy(copy_sql) as copy,
+            ):
+                copy.write(pgbinary.HEADER)
+                ahead: deque[Future[memoryview]] = deque()
+                for chunk in pgbinary.chunks(rows):
+                    ahead.append(encoder.submit(pgbinary.encode, chunk))
+                    if len(ahead) > ENCODED_AHEAD:
                         copy.write(ahead.popleft().result())
-                    copy.write(pgbinary.TRAILER)
-                return cur.rowcount
+                while ahead:
+                    copy.write(ahead.popleft().result())
+                copy.write(pgbinary.TRAILER)
         except psycopg.Error as exc:
             raise self._wrap(exc) from exc
 

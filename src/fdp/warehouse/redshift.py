@@ -174,10 +174,9 @@ class _RedshiftSession(Session):
         put_bytes(fs, path, parquet_bytes(rows.select(COLUMNS).to_arrow()))
         self.execute(copy_statement(uri, self.target.iam_role))
 
-    def insert(self, rows: pl.DataFrame) -> int | None:
+    def insert(self, rows: pl.DataFrame) -> None:
         """Staging may hold a key twice (a raw COPY): the latest processed row wins."""
         self.execute(insert_staged_deduplicated())
-        return None
 
 
 class RedshiftWarehouse(Warehouse):

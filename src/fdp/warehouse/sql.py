@@ -45,6 +45,10 @@ class Dialect:
     """The loader passes each batch's key ranges as array parameters: when the fact table holds
     no row inside them, the DELETE is skipped, and the checksum reads the ranges, not every
     key, when they hold no other row (``array_params`` dialects only)."""
+    keeps_unchanged: bool = False
+    """A row re-loaded with the values it has stored stays in place, only changed rows are
+    replaced (``delete_changed_staged_keys``; needs row-wise ``IS DISTINCT FROM``, which
+    Redshift lacks): loading a batch again, a retry or an overlapping range, rewrites nothing."""
     load_settings: tuple[str, ...] = ()
     """Statements that tune one load transaction (planning, memory, parallelism: never
     durability)."""
@@ -93,6 +97,8 @@ DUCKDB = Dialect(
     placeholder="?",
     load_lock=None,
     key_ranges=True,
+    # Comparing every column made the merge's join hold whole rows: 9 GiB for 10M rows here.
+    keeps_unchanged=False,
     array_params=True,
     # Rows need no order in the fact table; keeping it made DuckDB insert each Arrow batch on
     # its own and merge them after: a quarter more CPU for 10M rows read from the lake.
@@ -110,13 +116,16 @@ POSTGRES = Dialect(
     load_lock=f"SELECT pg_advisory_xact_lock({LOAD_LOCK_ID})",
     copy_into_fact=True,
     key_ranges=True,
+    keeps_unchanged=True,
     array_params=True,
     unnest_in_from=True,
     load_settings=(
         # Compiling the checksum's dozens of aggregates took longer (0.5-1 s) than JIT saved.
         "SET LOCAL jit = off",
-        # The replace path's hash joins on a batch's keys stay in memory instead of 128 batches.
-        "SET LOCAL work_mem = '256MB'",
+        # The merge's hash joins and its staging table stay in memory (up to these sizes)
+        # instead of spilling to disk: a third faster for 2M rows here.
+        "SET LOCAL work_mem = '1GB'",
+        "SET LOCAL temp_buffers = '1GB'",
     ),
 )
 REDSHIFT = Dialect(
@@ -211,6 +220,27 @@ def insert_staged() -> str:
     """The merge, step 2: insert the staged rows (unique per key: the loader ensures it)."""
     cols = _column_list(COLUMNS)
     return f"INSERT INTO {FACT} ({cols}) SELECT {cols} FROM {STAGE}"
+
+
+def delete_changed_staged_keys() -> str:
+    """The merge, step 1, where a staged row may equal its stored one: remove only the fact
+    rows staged with other values. A row re-loaded unchanged keeps its stored version, so
+    loading a batch again rewrites nothing (no dead rows, no index churn)."""
+    on = " AND ".join(f"{FACT}.{k} = {STAGE}.{k}" for k in KEY)
+    values = [c for c in COLUMNS if c not in KEY]
+    stored, staged = _column_list(values, f"{FACT}."), _column_list(values, f"{STAGE}.")
+    return f"DELETE FROM {FACT} USING {STAGE} WHERE {on} AND ({stored}) IS DISTINCT FROM ({staged})"
+
+
+def insert_staged_missing() -> str:
+    """Step 2 after ``delete_changed_staged_keys``: insert the staged rows whose key the fact
+    table no longer (or never) held."""
+    cols = _column_list(COLUMNS)
+    on = " AND ".join(f"f.{k} = s.{k}" for k in KEY)
+    return (
+        f"INSERT INTO {FACT} ({cols}) SELECT {_column_list(COLUMNS, 's.')} FROM {STAGE} AS s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {FACT} AS f WHERE {on})"
+    )
 
 
 def insert_staged_deduplicated() -> str:
