@@ -9,7 +9,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
+from polars.testing import assert_frame_equal
 
 from bars import land, random_bars
 from fdp import lake
@@ -106,3 +108,33 @@ def test_the_lake_on_s3_equals_the_local_lake_moto_local_standin(
         local = lake.read_partition(settings, partition)
         assert lake.read_partition(remote, partition).equals(local)
     assert lake.read_partition(remote, (2023, 4))["trade_date"].max() == DAYS[-1]
+
+
+def test_many_slices_with_a_few_rows_per_partition_give_the_one_slice_lake(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six slices of two symbols each give every month ~40 rows at a time: the rows wait
+    across slices (copied out of them) until a row group's worth is there."""
+    bars = random_bars([f"S{i:02d}" for i in range(12)], DAYS, seed=5)
+    whole = Settings(data_dir=str(tmp_path / "whole"))
+    for target in (whole, settings):
+        land(target, DAYS[-1], bars)
+    transform(whole, DAYS[-1], now=NOW)
+    monkeypatch.setattr("fdp.transform.SLICE_ROWS", 2 * len(DAYS))
+    monkeypatch.setattr(lake, "ROW_GROUP_MIN_ROWS", 100)
+    monkeypatch.setattr(lake, "ROW_GROUP_ROWS", 150)
+    transform(settings, DAYS[-1], now=NOW)
+    assert lake.partitions(settings) == lake.partitions(whole)
+    for partition in lake.partitions(whole):
+        # Rolling windows over differently cut columns round differently, far inside 1e-9.
+        assert_frame_equal(
+            lake.read_partition(settings, partition),
+            lake.read_partition(whole, partition),
+            rel_tol=1e-9,
+            abs_tol=1e-12,
+        )
+        meta = pq.ParquetFile(lake.partition_url(settings, partition)).metadata
+        groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        assert len(groups) > 1
+        assert max(groups) <= 150
+        assert min(groups[:-1]) >= 100

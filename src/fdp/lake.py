@@ -39,6 +39,9 @@ PARTITION_KEYS = ("year", "month")
 FILE_NAME = "part-0.parquet"
 KEY = list(EnrichedStockRecord.KEY)
 ROW_GROUP_ROWS = 16_384
+ROW_GROUP_MIN_ROWS = 4_096
+"""Row groups hold up to ``ROW_GROUP_ROWS`` rows, and at least this many unless a partition
+has fewer: small enough that a reader filtering on symbol skips most of a file."""
 WRITERS = 4
 _PARQUET: dict[str, Any] = {
     "compression": "zstd",
@@ -208,7 +211,8 @@ def _stage(
 
     A pool of threads encodes a slice's row groups while the next slice is computed; a slice
     is handed over only once the previous one is written, so each file gets its rows in order
-    and at most two slices are held.
+    and at most two slices are held. A partition given fewer than ``ROW_GROUP_MIN_ROWS`` rows
+    by a slice keeps them for the next one (copied: a view would keep the whole slice).
     """
     local = is_local(fs)
     if local and fs.exists(root):
@@ -233,9 +237,12 @@ def _stage(
         writers[partition].write_table(table, row_group_size=ROW_GROUP_ROWS)
 
     def ready(final: bool) -> list[tuple[Partition, list[pl.DataFrame]]]:
-        """The partitions holding a whole row group (all of them at the end), taken out."""
+        """The partitions holding enough rows for a row group (all of them at the end),
+        taken out."""
         full = [
-            p for p, chunks in pending.items() if final or sum(map(len, chunks)) >= ROW_GROUP_ROWS
+            p
+            for p, chunks in pending.items()
+            if final or sum(map(len, chunks)) >= ROW_GROUP_MIN_ROWS
         ]
         return [(p, pending.pop(p)) for p in full]
 
@@ -246,6 +253,8 @@ def _stage(
                 pending.setdefault(partition, []).append(rows)
             _wait(writing)
             writing = [pool.submit(write, p, chunks) for p, chunks in ready(final=False)]
+            for partition, chunks in pending.items():
+                pending[partition] = [_copied(pl.concat(chunks, rechunk=False))]
         _wait(writing)
         _wait([pool.submit(write, p, chunks) for p, chunks in ready(final=True)])
     for writer in writers.values():
@@ -262,6 +271,11 @@ def _by_partition(df: pl.DataFrame) -> Iterator[tuple[Partition, pl.DataFrame]]:
     for year, month, rows in runs.iter_rows():
         yield (year, month), ordered.slice(start, rows).drop(*PARTITION_KEYS)
         start += rows
+
+
+def _copied(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` in buffers of its own (a slice or a concatenation shares its sources')."""
+    return df.select(pl.all().gather(pl.int_range(pl.len())))
 
 
 def _wait(futures: list[Future[None]]) -> None:
