@@ -3,6 +3,8 @@
 Rows are kept sorted by (symbol, trade_date) and windows are computed on whole columns; rows
 whose window would reach into the previous symbol are masked by their position in the symbol,
 which is much faster than a per-symbol ``over`` (used only where a recursion must restart).
+The Spark engine runs ``enrich_sorted``, ``position`` and ``later_splits`` per partition, so
+both engines share one implementation of the indicators.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fdp.records import (
     EnrichedStockRecord,
     Frame,
     StockRecord,
+    in_key_order,
 )
 
 PRICES = ("open", "high", "low", "close", "adjusted_close")
@@ -75,9 +78,7 @@ class PolarsEngine:
         # Rules and reasons are named for the few failed rows only, not for every row.
         failed_rows, kept = _split(df, pl.any_horizontal(f for _, f, _ in rules).fill_null(False))
         failed_rows = failed_rows.with_columns(rule.alias("rule"), reason.alias("reason"))
-        kept = _sorted(
-            kept, ["_symbol", "trade_date", "ingest_date", "source_file", "_row"], key="_symbol"
-        )
+        kept = _sorted(kept, ["_symbol", "trade_date", "ingest_date", "source_file", "_row"])
         superseded = (pl.col("_symbol") == pl.col("_symbol").shift(-1)) & (
             pl.col("trade_date") == pl.col("trade_date").shift(-1)
         )
@@ -109,22 +110,22 @@ class PolarsEngine:
     ) -> Frame[EnrichedStockRecord]:
         bar_cols = ["symbol", "trade_date", *PRICES, "volume", "dividend_amount", "ingest_date"]
         new = bars.df.select(*bar_cols, "split_coefficient")
-        new = _sorted(new, KEY, key="symbol").with_columns(
-            (pl.col("close") / _later_splits()).alias(P),
+        new = in_key_order(new).with_columns(
+            (pl.col("close") / later_splits()).alias(P),
             *(pl.lit(None, pl.Float64).alias(e.column) for e in EMAS),
             pl.lit(False).alias(_STATE),
         )
         old = state.df.select(new.columns[:-1]).with_columns(pl.lit(True).alias(_STATE))
         both = new if old.is_empty() else pl.concat([old, new]).sort(KEY)
-        return Frame(EnrichedStockRecord, _enrich_sorted(both, processed_at), origin="enriched")
+        return Frame(EnrichedStockRecord, enrich_sorted(both, processed_at), origin="enriched")
 
 
-def _enrich_sorted(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:
+def enrich_sorted(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:
     """The indicators of ``df``: bars and state rows of whole symbols, sorted by key.
 
     Each value is computed into its column first and masked (``_valid``) in a later step:
     masking an expression instead would compute it twice."""
-    df = df.with_columns(_position().alias(_POS), pl.col("symbol").rle_id().alias(_GROUP))
+    df = df.with_columns(position().alias(_POS), pl.col("symbol").rle_id().alias(_GROUP))
     df = df.with_columns(((pl.col(P) / pl.col(P).shift(1) - 1) * PERCENT).alias("daily_return"))
     df = df.with_columns(_valid("daily_return", _from_row(2)))
     df = df.with_columns(
@@ -169,11 +170,12 @@ def _parse_dates(timestamps: pl.Series) -> pl.Series:
     return timestamps.replace_strict(distinct, parsed, default=None, return_dtype=pl.Date)
 
 
-def _sorted(df: pl.DataFrame, by: list[str], *, key: str) -> pl.DataFrame:
-    """``df`` sorted by ``by``; skipped when rows already come strictly ordered by (key, date)."""
+def _sorted(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """``df`` sorted by ``by``; skipped when rows already come strictly ordered by
+    (``_symbol``, trade_date), which the later columns of ``by`` then cannot reorder."""
     if df.height < 2:
         return df
-    sym, day = pl.col(key), pl.col("trade_date")
+    sym, day = pl.col("_symbol"), pl.col("trade_date")
     ordered = (sym > sym.shift(1)) | ((sym == sym.shift(1)) & (day > day.shift(1)))
     if df.select(ordered.slice(1).all()).item():
         return df
@@ -184,13 +186,13 @@ def _first_in_symbol() -> pl.Expr:
     return (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
 
 
-def _position() -> pl.Expr:
+def position() -> pl.Expr:
     """0-based row number within the symbol (rows sorted by symbol)."""
     index = pl.int_range(pl.len(), dtype=pl.Int64)
     return index - pl.when(_first_in_symbol()).then(index).forward_fill()
 
 
-def _later_splits() -> pl.Expr:
+def later_splits() -> pl.Expr:
     """Product of the split coefficients of the later rows of the same symbol."""
     same = pl.col("symbol") == pl.col("symbol").shift(-1)
     nxt = pl.when(same).then(pl.col("split_coefficient").shift(-1)).otherwise(1.0)

@@ -27,7 +27,7 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.engines import Cleansed
-from fdp.engines._polars import KEY, PRICES, _enrich_sorted, _later_splits, _position
+from fdp.engines._polars import KEY, PRICES, enrich_sorted, later_splits, position
 from fdp.errors import ConfigError
 from fdp.indicators import EMAS, STATE_ROWS, Ema, P
 from fdp.records import (
@@ -378,16 +378,16 @@ def _enrich_chunk(rows: pl.DataFrame, chunk: int, processed_at: dt.datetime) -> 
     a later chunk become state rows without an EMA, so the EMA is the one a symbol would have
     if it had no seed before the chunk (``C``; ``_with_chunk_starts`` finishes it)."""
     state = pl.col(_STATE)
-    later = pl.coalesce(_LATER, _later_splits())
+    later = pl.coalesce(_LATER, later_splits())
     rows = rows.sort(KEY).with_columns(
         pl.when(state).then(pl.col(P)).otherwise(pl.col("close") / later).alias(P)
     )
     if chunk > 0:
         rows = rows.with_columns(
-            (state | (_position() < LOOKBACK)).alias(_STATE),
+            (state | (position() < LOOKBACK)).alias(_STATE),
             *(pl.lit(None, pl.Float64).alias(e.column) for e in EMAS),
         )
-    return _enrich_sorted(rows.drop(_CHUNK, _LATER), processed_at)
+    return enrich_sorted(rows.drop(_CHUNK, _LATER), processed_at)
 
 
 def _with_ema_factors(rows: pl.DataFrame, chunk: int) -> pl.DataFrame:
