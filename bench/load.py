@@ -142,8 +142,9 @@ def _restated(rows: Frame[EnrichedStockRecord]) -> Frame[EnrichedStockRecord]:
 
 def _postgres(root: Path, rows: int, base_url: str, out: list[Measurement]) -> None:
     """The loader beside bare binary COPYs of the same bytes (encoded before the clock starts)
-    into a table without the primary key (the server's ceiling) and into one with it; each
-    step starts after a CHECKPOINT, so none pays for the previous one's dirty pages."""
+    into a table without the primary key (the server's ceiling), into one with it, and again
+    over the same keys after deleting them (a replace's ceiling); each step starts after a
+    CHECKPOINT, so none pays for the previous one's dirty pages."""
     import psycopg
 
     name = f"fdp_bench_{uuid.uuid4().hex[:8]}"
@@ -172,6 +173,16 @@ def _postgres(root: Path, rows: int, base_url: str, out: list[Measurement]) -> N
                     with con.transaction(), con.cursor() as cur, cur.copy(copy_sql) as copy:
                         copy.write(encoded)
                     extra["mib"] = round(len(encoded) / 2**20)
+                if like:
+                    con.execute("CHECKPOINT")
+                    with (
+                        _step("postgres: bare DELETE + COPY of the same keys", rows, out),
+                        con.transaction(),
+                        con.cursor() as cur,
+                    ):
+                        cur.execute(f"DELETE FROM {table}")
+                        with cur.copy(copy_sql) as copy:
+                            copy.write(encoded)
                 con.execute(f"DROP TABLE {table}")
             steps = [
                 ("load_rows (empty table)", frame),
