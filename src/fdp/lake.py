@@ -41,7 +41,8 @@ KEY = list(EnrichedStockRecord.KEY)
 ROW_GROUP_ROWS = 16_384
 ROW_GROUP_MIN_ROWS = 4_096
 """Row groups hold up to ``ROW_GROUP_ROWS`` rows, and at least this many unless a partition
-has fewer: small enough that a reader filtering on symbol skips most of a file."""
+has fewer: small enough that a reader filtering on symbol skips most of a file. A partition
+given fewer rows by one slice keeps them for the next."""
 WRITERS = 4
 _PARQUET: dict[str, Any] = {
     "compression": "zstd",
@@ -211,55 +212,76 @@ def _stage(
 
     A pool of threads encodes a slice's row groups while the next slice is computed; a slice
     is handed over only once the previous one is written, so each file gets its rows in order
-    and at most two slices are held. A partition given fewer than ``ROW_GROUP_MIN_ROWS`` rows
-    by a slice keeps them for the next one (copied: a view would keep the whole slice).
+    and at most two slices are held.
     """
-    local = is_local(fs)
-    if local and fs.exists(root):
+    if is_local(fs) and fs.exists(root):
         for stale in fs.glob(f"{root}/year=*/month=*/.{FILE_NAME}.*.tmp"):
             fs.rm(stale)
-    run = uuid.uuid4().hex
-    staged: dict[Partition, str | _Buffer] = {}
-    writers: dict[Partition, pq.ParquetWriter] = {}
-    pending: dict[Partition, list[pl.DataFrame]] = {}
+    files = _StagedFiles(fs, root)
+    try:
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            writing: list[Future[None]] = []
+            for frame in slices:
+                files.add(frame.df)
+                _wait(writing)
+                writing = [pool.submit(files.write, *job) for job in files.ready(final=False)]
+                files.keep_rest()
+            _wait(writing)
+            _wait([pool.submit(files.write, *job) for job in files.ready(final=True)])
+    finally:
+        files.close()
+    return files.staged
 
-    def write(partition: Partition, chunks: list[pl.DataFrame]) -> None:
-        table = pl.concat(chunks, rechunk=False).to_arrow()
-        if partition not in writers:
-            if local:
-                year, month = partition
-                directory = f"{root}/year={year:04d}/month={month:02d}"
-                fs.makedirs(directory, exist_ok=True)
-                staged[partition] = f"{directory}/.{FILE_NAME}.{run}.tmp"
-            else:
-                staged[partition] = _Buffer()
-            writers[partition] = pq.ParquetWriter(staged[partition], table.schema, **_PARQUET)
-        writers[partition].write_table(table, row_group_size=ROW_GROUP_ROWS)
 
-    def ready(final: bool) -> list[tuple[Partition, list[pl.DataFrame]]]:
+class _StagedFiles:
+    """The staged file of each partition, appended to a row group at a time."""
+
+    def __init__(self, fs: AbstractFileSystem, root: str) -> None:
+        self.fs, self.root, self.local = fs, root, is_local(fs)
+        self.run = uuid.uuid4().hex
+        self.staged: dict[Partition, str | _Buffer] = {}
+        self.writers: dict[Partition, pq.ParquetWriter] = {}
+        self.pending: dict[Partition, list[pl.DataFrame]] = {}
+
+    def add(self, df: pl.DataFrame) -> None:
+        for partition, rows in _by_partition(df):
+            self.pending.setdefault(partition, []).append(rows)
+
+    def ready(self, final: bool) -> list[tuple[Partition, list[pl.DataFrame]]]:
         """The partitions holding enough rows for a row group (all of them at the end),
         taken out."""
         full = [
             p
-            for p, chunks in pending.items()
+            for p, chunks in self.pending.items()
             if final or sum(map(len, chunks)) >= ROW_GROUP_MIN_ROWS
         ]
-        return [(p, pending.pop(p)) for p in full]
+        return [(p, self.pending.pop(p)) for p in full]
 
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        writing: list[Future[None]] = []
-        for frame in slices:
-            for partition, rows in _by_partition(frame.df):
-                pending.setdefault(partition, []).append(rows)
-            _wait(writing)
-            writing = [pool.submit(write, p, chunks) for p, chunks in ready(final=False)]
-            for partition, chunks in pending.items():
-                pending[partition] = [_copied(pl.concat(chunks, rechunk=False))]
-        _wait(writing)
-        _wait([pool.submit(write, p, chunks) for p, chunks in ready(final=True)])
-    for writer in writers.values():
-        writer.close()
-    return staged
+    def keep_rest(self) -> None:
+        """Copy the rows left waiting for the next slice: a view would keep the whole slice."""
+        for partition, chunks in self.pending.items():
+            self.pending[partition] = [_copied(pl.concat(chunks, rechunk=False))]
+
+    def write(self, partition: Partition, chunks: list[pl.DataFrame]) -> None:
+        table = pl.concat(chunks, rechunk=False).to_arrow()
+        if partition not in self.writers:
+            self.staged[partition] = self._target(partition)
+            self.writers[partition] = pq.ParquetWriter(
+                self.staged[partition], table.schema, **_PARQUET
+            )
+        self.writers[partition].write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+    def _target(self, partition: Partition) -> str | _Buffer:
+        if not self.local:
+            return _Buffer()
+        year, month = partition
+        directory = f"{self.root}/year={year:04d}/month={month:02d}"
+        self.fs.makedirs(directory, exist_ok=True)
+        return f"{directory}/.{FILE_NAME}.{self.run}.tmp"
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
 
 
 def _by_partition(df: pl.DataFrame) -> Iterator[tuple[Partition, pl.DataFrame]]:
