@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from fdp.config import Settings
-from fdp.records import EnrichedStockRecord, Frame
+from fdp.records import ROW_KEY, EnrichedStockRecord, Frame
 from fdp.storage import filesystem, is_local, put_bytes
 
 CURATED = "curated"
@@ -37,7 +37,7 @@ TABLE = "stock_prices"
 CHANGES = "_changes"
 PARTITION_KEYS = ("year", "month")
 FILE_NAME = "part-0.parquet"
-KEY = list(EnrichedStockRecord.KEY)
+KEY = ROW_KEY
 ROW_GROUP_ROWS = 16_384
 ROW_GROUP_MIN_ROWS = 4_096
 """Row groups hold up to ``ROW_GROUP_ROWS`` rows, and at least this many unless a partition

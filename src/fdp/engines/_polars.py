@@ -16,6 +16,7 @@ import polars as pl
 from fdp.engines import Cleansed
 from fdp.indicators import EMAS, PERCENT, SMAS, VOLATILITY, Ema, P
 from fdp.records import (
+    ROW_KEY,
     TICKER_PATTERN,
     CleansedRecord,
     EnrichedStockRecord,
@@ -25,7 +26,7 @@ from fdp.records import (
 )
 
 PRICES = ("open", "high", "low", "close", "adjusted_close")
-KEY = ["symbol", "trade_date"]
+KEY = ROW_KEY
 _STATE = "_state"
 _POS = "_pos"
 _GROUP = "_group"

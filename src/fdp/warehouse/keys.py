@@ -15,11 +15,11 @@ from typing import Any
 import polars as pl
 
 from fdp.errors import DataError
-from fdp.records import after_previous_key
+from fdp.records import ROW_KEY, after_previous_key
 from fdp.warehouse import sql
 from fdp.warehouse.sql import RANGE_FROM, RANGE_TO
 
-KEY = list(sql.KEY)
+KEY = ROW_KEY
 _RUN = "__fdp_run"
 
 

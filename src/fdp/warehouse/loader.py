@@ -140,8 +140,7 @@ def load_rows(warehouse: Warehouse, rows: Frame[EnrichedStockRecord], what: str)
                 session.insert(rows.df)
             actual = _checksum(session, d, rows.df, ranges, staged)
             compare(expected.result(), actual, f"{what} in {warehouse.where}")
-            if d is not sql.DUCKDB:
-                session.execute(sql.drop_stage())
+            _unstage(session, d)
 
         warehouse.run(merge)
 
@@ -151,6 +150,12 @@ def _stage(session: Session, d: sql.Dialect, rows: pl.DataFrame, *, keys_only: b
     if d is not sql.DUCKDB:
         session.execute(sql.create_stage(keys_only=keys_only))
     session.stage(rows.select(keys.KEY) if keys_only else rows)
+
+
+def _unstage(session: Session, d: sql.Dialect) -> None:
+    """Drop the staging table ``_stage`` created (DuckDB's stage is a view over the rows)."""
+    if d is not sql.DUCKDB:
+        session.execute(sql.drop_stage())
 
 
 def _checksum(
@@ -222,15 +227,13 @@ def reconcile_run(settings: Settings, run_date: dt.date, warehouse_url: str | No
     if not len(rows):
         return 0
     expected = frame_checksum(rows.df)
-    staged_table = warehouse.dialect is not sql.DUCKDB
 
     def check(session: Session) -> None:
         for setting in warehouse.dialect.load_settings:
             session.execute(setting)
         _stage(session, warehouse.dialect, rows.df, keys_only=warehouse.dialect.copy_into_fact)
         actual = session.fetchall(checksum_sql())[0]
-        if staged_table:
-            session.execute(sql.drop_stage())
+        _unstage(session, warehouse.dialect)
         compare(expected, actual, f"run date {run_date} in {warehouse.where}")
 
     warehouse.run(check)

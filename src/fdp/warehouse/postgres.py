@@ -4,9 +4,9 @@ staging table (``fdp.warehouse.loader`` tells the merge).
 
 Rows reach the server in binary COPY format built with numpy (``pgbinary``, no per-row
 Python): exact values, and cheaper for the server than parsing text. A thread encodes the
-next chunks while one is sent, so the server is never kept waiting. Key order makes the
-primary key's maintenance sequential (appends at its right edge on an empty range) and makes
-the replace path's uniqueness checks read the old rows in heap order. Loads serialise on a
+next chunks while one is sent, so the server is never kept waiting. Rows COPY'd into the fact
+table go in key order, which makes the primary key's maintenance sequential (appends at its
+right edge on an empty range). Loads serialise on a
 transaction-level advisory lock (``sql.POSTGRES.load_lock``), so concurrent loads never
 deadlock or lose rows.
 """

@@ -39,8 +39,9 @@ class Dialect:
     fact_suffix: str = ""
     fact_primary_key: bool = True
     copy_into_fact: bool = False
-    """Rows are COPY'd straight into the fact table once their keys are deleted (the staging
-    table holds only the keys): the rows are written once, not to a stage and again."""
+    """Rows whose key ranges hold no stored row are COPY'd straight into the fact table, written
+    once and not to a stage and again; a staging table that only serves the DELETE or the
+    checksum holds just the keys."""
     key_ranges: bool = False
     """The loader passes each batch's key ranges as array parameters: when the fact table holds
     no row inside them, the DELETE is skipped, and the checksum reads the ranges, not every
@@ -202,6 +203,11 @@ def insert_migration(d: Dialect) -> str:
     return d.params(f"INSERT INTO {MIGRATIONS} (version, name, applied_at) VALUES (?, ?, ?)")
 
 
+def _same_key(left: str, right: str, key: Sequence[str] = KEY) -> str:
+    """The join condition of two relations on ``key``."""
+    return " AND ".join(f"{left}.{k} = {right}.{k}" for k in key)
+
+
 def create_stage(keys_only: bool = False) -> str:
     """A session-private staging table shaped like the fact table, or holding only its key
     columns (``drop_stage`` ends it)."""
@@ -212,8 +218,7 @@ def create_stage(keys_only: bool = False) -> str:
 
 def delete_staged_keys() -> str:
     """The merge, step 1: remove every fact row whose key is being loaded."""
-    on = " AND ".join(f"{FACT}.{k} = {STAGE}.{k}" for k in KEY)
-    return f"DELETE FROM {FACT} USING {STAGE} WHERE {on}"
+    return f"DELETE FROM {FACT} USING {STAGE} WHERE {_same_key(FACT, STAGE)}"
 
 
 def insert_staged() -> str:
@@ -226,9 +231,9 @@ def delete_changed_staged_keys() -> str:
     """The merge, step 1, where a staged row may equal its stored one: remove only the fact
     rows staged with other values. A row re-loaded unchanged keeps its stored version, so
     loading a batch again rewrites nothing (no dead rows, no index churn)."""
-    on = " AND ".join(f"{FACT}.{k} = {STAGE}.{k}" for k in KEY)
     values = [c for c in COLUMNS if c not in KEY]
     stored, staged = _column_list(values, f"{FACT}."), _column_list(values, f"{STAGE}.")
+    on = _same_key(FACT, STAGE)
     return f"DELETE FROM {FACT} USING {STAGE} WHERE {on} AND ({stored}) IS DISTINCT FROM ({staged})"
 
 
@@ -236,10 +241,9 @@ def insert_staged_missing() -> str:
     """Step 2 after ``delete_changed_staged_keys``: insert the staged rows whose key the fact
     table no longer (or never) held."""
     cols = _column_list(COLUMNS)
-    on = " AND ".join(f"f.{k} = s.{k}" for k in KEY)
     return (
         f"INSERT INTO {FACT} ({cols}) SELECT {_column_list(COLUMNS, 's.')} FROM {STAGE} AS s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {FACT} AS f WHERE {on})"
+        f"WHERE NOT EXISTS (SELECT 1 FROM {FACT} AS f WHERE {_same_key('f', 's')})"
     )
 
 
@@ -273,7 +277,7 @@ def _in_ranges(d: Dialect) -> str:
     ranges = d.zipped(
         [(k, types[k]) for k in group] + [(b, types[last]) for b in (RANGE_FROM, RANGE_TO)]
     )
-    on = " AND ".join(f"f.{k} = r.{k}" for k in group)
+    on = _same_key("f", "r", group)
     span = f"f.{last} BETWEEN r.{RANGE_FROM} AND r.{RANGE_TO}"
     return f"{FACT} AS f JOIN {ranges} ON {on} AND {span}"
 
@@ -288,8 +292,8 @@ def checksum(aggregates: Sequence[str], ranges_in: Dialect | None = None) -> str
     inside the key ranges (parameters in ``ranges_in``'s style)."""
     if ranges_in is not None:
         return ranges_in.params(f"SELECT {', '.join(aggregates)} FROM {_in_ranges(ranges_in)}")
-    keys = " AND ".join(f"f.{k} = s.{k}" for k in KEY)
-    return f"SELECT {', '.join(aggregates)} FROM {FACT} AS f JOIN {STAGE} AS s ON {keys}"
+    on = _same_key("f", "s")
+    return f"SELECT {', '.join(aggregates)} FROM {FACT} AS f JOIN {STAGE} AS s ON {on}"
 
 
 def delete_pipeline_run(d: Dialect) -> str:
