@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from fdp.redaction import register_secret, register_url
+
 Engine = Literal["polars", "spark"]
 
 ALPHA_VANTAGE_URL = "https://www.alphavantage.co/query"
@@ -61,6 +63,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(s.strip().upper() for s in value.split(",") if s.strip())
         return value
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> Settings:
+        """Whatever secret a setting holds is masked in every text fdp lets out."""
+        if self.alphavantage_api_key is not None:
+            register_secret(self.alphavantage_api_key.get_secret_value())
+        for url in (self.warehouse_url, self.alphavantage_base_url, self.s3_endpoint_url):
+            register_url(url)
+        return self
 
     @model_validator(mode="after")
     def _default_warehouse(self) -> Settings:

@@ -13,7 +13,7 @@ import pytest
 from fdp.config import Settings
 from fdp.errors import ConfigError, DataError
 from fdp.records import StockRecord
-from fdp.sources.landing import RawZone, redact_url
+from fdp.sources.landing import RawZone
 
 DAY = dt.date(2026, 11, 20)
 OTHER_DAY = dt.date(2026, 11, 19)
@@ -245,19 +245,3 @@ def test_bad_keys_are_config_errors(settings: Settings) -> None:
 
 def test_empty_batch_reads_as_empty_frame(settings: Settings) -> None:
     assert len(RawZone(settings).read_batch("alpha_vantage", DAY)) == 0
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("https://h/q?apikey=abc&symbol=X", "https://h/q?apikey=***&symbol=X"),
-        ("https://h/q?symbol=X&APIKEY=abc", "https://h/q?symbol=X&APIKEY=***"),
-        (
-            'GET https://h/q?a=1&token=t0k "HTTP/1.1 200"',
-            'GET https://h/q?a=1&token=*** "HTTP/1.1 200"',
-        ),
-        ("https://h/q?monkey=1", "https://h/q?monkey=1"),
-    ],
-)
-def test_redact_url(url: str, expected: str) -> None:
-    assert redact_url(url) == expected

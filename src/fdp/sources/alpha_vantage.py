@@ -6,8 +6,8 @@ typed errors below: transient ones (rate limits, 429, 5xx, timeouts) are retried
 exponential backoff and jitter, honouring ``Retry-After``; terminal ones fail at once.
 
 The API key travels only in the query string of the request itself. Every URL that reaches a
-log line, an error or stored metadata goes through ``redact_url``, and vendor text that echoes
-the key is masked, so the key is never written anywhere.
+log line, an error or stored metadata goes through ``fdp.redaction``, which knows the key once
+it is resolved, so vendor text that echoes it is masked too.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from fdp.errors import (
     TransientError,
 )
 from fdp.records import TICKER_RE
+from fdp.redaction import redact, register_secret
 from fdp.sources.ingest import IngestOutcome
-from fdp.sources.landing import REDACTED, LandedObject, RawZone, redact_url
+from fdp.sources.landing import LandedObject, RawZone
 from fdp.sources.vendor_json import META_KEY, TIME_SERIES_KEY, parse_daily
 from fdp.storage import filesystem, put_bytes
 
@@ -81,26 +82,6 @@ class VendorUnavailableError(TransientError):
     """No usable answer in time: timeout, network fault or HTTP 5xx."""
 
 
-class _RedactUrls(logging.Filter):
-    """Masks secrets in the request URLs that httpx logs at INFO level."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact_url(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-def _install_log_redaction() -> None:
-    httpx_log = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactUrls) for f in httpx_log.filters):
-        httpx_log.addFilter(_RedactUrls())
-
-
-_install_log_redaction()
-
-
 def resolve_api_key(settings: Settings) -> SecretStr:
     """The API key: from AWS Secrets Manager when a secret name is set, else from settings."""
     if settings.alphavantage_secret_name:
@@ -111,6 +92,7 @@ def resolve_api_key(settings: Settings) -> SecretStr:
             "no Alpha Vantage API key: set FDP_ALPHAVANTAGE_API_KEY, or"
             " FDP_ALPHAVANTAGE_SECRET_NAME to read it from AWS Secrets Manager"
         )
+    register_secret(key.get_secret_value())
     return SecretStr(key.get_secret_value().strip())
 
 
@@ -150,6 +132,7 @@ def _key_from_secrets_manager(settings: Settings, name: str) -> SecretStr:
         raise ConfigError(
             f'secret {name!r} holds no API key: store the key itself or JSON {{"api_key": ...}}'
         )
+    register_secret(key)
     return SecretStr(key)
 
 
@@ -273,7 +256,7 @@ class AlphaVantageClient:
         request = self._http.build_request(
             "GET", self.settings.alphavantage_base_url, params=params
         )
-        shown = redact_url(str(request.url))
+        shown = redact(str(request.url))
         retries = self.settings.http_max_retries
         for attempt in range(retries + 1):
             self.limiter.acquire()
@@ -365,7 +348,7 @@ class AlphaVantageClient:
 
     def _clean(self, text: Any) -> str:
         """Vendor or library text made safe to show: the key masked, URLs redacted, short."""
-        out = redact_url(str(text)).replace(self._key.get_secret_value(), REDACTED)
+        out = redact(str(text))
         return out if len(out) <= _MAX_VENDOR_TEXT else out[:_MAX_VENDOR_TEXT] + "..."
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float | None:

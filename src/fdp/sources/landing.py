@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,6 +27,7 @@ import pyarrow as pa
 from fdp.config import Settings
 from fdp.errors import ConfigError
 from fdp.records import TICKER_RE, Frame, StockRecord
+from fdp.redaction import redact
 from fdp.sources import SOURCES
 from fdp.sources.vendor_json import parse_daily
 from fdp.storage import filesystem, parquet_bytes, put_bytes
@@ -35,14 +35,6 @@ from fdp.storage import filesystem, parquet_bytes, put_bytes
 RAW = "raw"
 READERS = 4
 """Bulk Parquet parts read at a time."""
-
-_SECRET_PARAM = re.compile(r"(?i)([?&](?:apikey|api_key|key|token|secret|password)=)[^&#\s\"']*")
-REDACTED = "***"
-
-
-def redact_url(url: str) -> str:
-    """``url`` with the values of secret-bearing query parameters (``apikey``, ...) masked."""
-    return _SECRET_PARAM.sub(rf"\g<1>{REDACTED}", url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +99,7 @@ class RawZone:
             ingest_date=ingest_date.isoformat(),
             symbol=symbol,
             fetched_at=when.astimezone(dt.UTC).isoformat(),
-            url=None if url is None else redact_url(url),
+            url=None if url is None else redact(url),
             sha256=sha256,
             rows=rows,
             size=len(payload),

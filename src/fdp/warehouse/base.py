@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import polars as pl
 import pyarrow as pa
 
 from fdp.errors import TransientError
+from fdp.redaction import redact
 from fdp.warehouse import sql as statements
 from fdp.warehouse.sql import Dialect
 
@@ -51,15 +51,6 @@ def retry(policy: Retry, work: Callable[[], T], sleep: Callable[[float], None] =
             if delay is None:
                 raise
             sleep(max(delay, exc.retry_after or 0.0))
-
-
-def redact(url: str) -> str:
-    """``url`` without its password: the form that may appear in messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
 
 
 class Session(ABC):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fdp.config import Settings
 from fdp.errors import ConfigError
-from fdp.warehouse.base import Retry, Warehouse, redact
+from fdp.redaction import redact
+from fdp.warehouse.base import Retry, Warehouse
 
 
 def connect(url: str, settings: Settings | None = None) -> Warehouse:
