@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
-from bars import cleansed_frame, land, random_bars
+from bars import cleansed_frame, land, random_bars, unvalidated
 from fdp import lake
 from fdp.calendar import sessions
 from fdp.config import Settings
@@ -81,7 +81,10 @@ def land_all(settings: Settings) -> None:
 
 def run_all(settings: Settings, engine: Engine) -> list[TransformResult]:
     land_all(settings)
-    return [transform(settings, day, engine=engine, now=NOW) for day in [HISTORY[-1], *DAILY]]
+    return [
+        transform(settings, day, gate=unvalidated(settings, day), engine=engine, now=NOW)
+        for day in [HISTORY[-1], *DAILY]
+    ]
 
 
 def curated(settings: Settings) -> pl.DataFrame:
@@ -147,7 +150,13 @@ def test_day_by_day_runs_give_the_oracle_and_the_polars_rows(
 def test_rerunning_a_date_changes_nothing(engine: Engine, engine_lake: Settings) -> None:
     root = Path(engine_lake.data_dir)
     before = digests(root)
-    again = transform(engine_lake, DAILY[-1], engine=engine, now=NOW + dt.timedelta(days=1))
+    again = transform(
+        engine_lake,
+        DAILY[-1],
+        gate=unvalidated(engine_lake, DAILY[-1]),
+        engine=engine,
+        now=NOW + dt.timedelta(days=1),
+    )
     assert digests(root) == before
     assert (again.rows_written, again.partitions_replaced) == (0, 0)
 
