@@ -407,6 +407,19 @@ def transform(
     return _result("transform", run_date, out)
 
 
+def transform_on_glue(
+    settings: Settings, run_date: dt.date, *, source: str, job_name: str
+) -> TaskResult:
+    """The transform as a run of AWS Glue job ``job_name`` (``fdp.engines.spark_job``, which
+    admits only a batch that passed its gate), recorded like any other."""
+    from fdp.orchestration.glue import run_glue_transform
+
+    with _recorded(settings, "transform", run_date, source=source, engine="glue") as out:
+        run = run_glue_transform(job_name, run_date, source, region=settings.aws_region)
+        out["details"]["glue_run_id"] = run["Id"]
+    return _result("transform", run_date, out)
+
+
 def load(settings: Settings, run_date: dt.date) -> TaskResult:
     """Load the rows the run's transform changed into the warehouse, in one transaction."""
     from fdp.warehouse.loader import load_run

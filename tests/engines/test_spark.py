@@ -246,11 +246,27 @@ def test_the_spark_schema_is_derived_from_the_records() -> None:
 
 
 def job_arguments(tmp_path: Path) -> tuple[list[str], Path]:
-    """The job's path arguments over a source landed by ``land_all``, and its target."""
+    """The job's arguments over a source landed by ``land_all`` (admitted by an explicit
+    override: these tests are about the job's mechanics), and its target."""
     source = Settings(data_dir=str(tmp_path / "source"))
     land_all(source)
     target = tmp_path / "target"
-    return ["--source-path", source.data_dir, "--target-path", str(target)], target
+    paths = ["--source-path", source.data_dir, "--target-path", str(target)]
+    return [*paths, "--override-gate", "test of the job's mechanics"], target
+
+
+@pytest.mark.spark
+def test_the_spark_job_refuses_a_batch_without_a_passing_validation(
+    spark: Any, tmp_path: Path
+) -> None:
+    from fdp.engines import spark_job
+    from fdp.quality import GateRefusedError
+
+    args, target = job_arguments(tmp_path)
+    without_override = args[: args.index("--override-gate")]
+    with pytest.raises(GateRefusedError, match="no validation"):
+        spark_job.main([*without_override, "--date", str(HISTORY[-1])], spark)
+    assert not (target / "curated" / "stock_prices").exists()
 
 
 @pytest.mark.spark

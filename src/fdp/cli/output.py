@@ -10,7 +10,7 @@ nothing to do answers fast).
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -48,14 +48,20 @@ def text(value: object, style: str = "") -> Text:
     return Text("" if value is None else redact(str(value)), style=style)
 
 
-def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
-    """A table whose title, headers and cells are all literal text."""
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    numbers: Collection[str] = (),
+) -> Table:
+    """A table whose title, headers and cells are all literal text; ``numbers`` name the
+    columns aligned right."""
     from rich.table import Table
     from rich.text import Text
 
     grid = Table(title=text(title))
     for name in columns:
-        grid.add_column(text(name), overflow="fold")
+        grid.add_column(text(name), overflow="fold", justify="right" if name in numbers else "left")
     for row in rows:
         grid.add_row(*(c if isinstance(c, Text) else text(c) for c in row))
     return grid
@@ -104,9 +110,10 @@ def print_crash(exc: BaseException) -> None:
 
 def results_table(title: str, results: Sequence[Any]) -> Table:
     """One row per task result: stage, date, rows, seconds."""
+    numbers = ("rows in", "rows out", "rejected", "seconds")
     return table(
         title,
-        ("stage", "date", "rows in", "rows out", "rejected", "seconds"),
+        ("stage", "date", *numbers),
         (
             (
                 r.stage,
@@ -118,6 +125,7 @@ def results_table(title: str, results: Sequence[Any]) -> Table:
             )
             for r in results
         ),
+        numbers,
     )
 
 

@@ -56,7 +56,12 @@ def generate(
     if d["symbols"] > len(closes):
         rows.append((f"... {d['symbols'] - len(closes)} more", "", ""))
     output.say(
-        output.table(f"simulated {d['start']} to {d['end']}", ("symbol", "first", "last"), rows)
+        output.table(
+            f"simulated {d['start']} to {d['end']}",
+            ("symbol", "first close", "last close"),
+            rows,
+            ("first close", "last close"),
+        )
     )
     output.say(
         f"symbols {d['symbols']}  sessions {d['sessions']}  rows {result.rows_out:,}"
@@ -126,6 +131,7 @@ def _outcomes_table(title: str, outcomes: list[Any]) -> Any:
         title,
         ("symbol", "status", "rows", "object / error"),
         ((o.symbol, status(o), o.rows, o.path if o.ok else o.error) for o in outcomes),
+        ("rows",),
     )
 
 

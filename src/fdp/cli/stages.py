@@ -48,7 +48,8 @@ def _print_report(report: ValidationReport) -> None:
         for r in report.expectations
     )
     title = f"{report.suite}: source={report.source} ingest_date={report.ingest_date}"
-    output.say(output.table(title, ("rule", "status", "unexpected", "mostly"), rows))
+    columns = ("rule", "status", "unexpected", "mostly")
+    output.say(output.table(title, columns, rows, columns[2:]))
     from rich.text import Text
 
     ok = report.success
@@ -215,7 +216,7 @@ def demo() -> None:
         for row in result.latest.iter_rows(named=True)
     )
     title = f"last session {result.end}: close and indicators"
-    output.say(output.table(title, ("symbol", *labels.values()), rows))
+    output.say(output.table(title, ("symbol", *labels.values()), rows, labels.values()))
     by_stage = {r.stage: r for r in result.results}
     output.say(
         f"{result.latest.height} symbols, {result.rows:,} curated rows, "
