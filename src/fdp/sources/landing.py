@@ -25,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.config import Settings
-from fdp.errors import ConfigError
+from fdp.errors import ConfigError, DataError
 from fdp.records import TICKER_RE, Frame, StockRecord
 from fdp.redaction import redact
 from fdp.sources import SOURCES
@@ -151,6 +151,7 @@ class RawZone:
                 self.fs.cat_file(p),
                 source_file=self.uri(p),
                 ingest_date=ingest_date,
+                symbol=self.object_symbol(p),
             ).df
             for p in self.json_objects(source, ingest_date)
         ]
@@ -161,11 +162,28 @@ class RawZone:
             return Frame.empty(StockRecord)
         return Frame(StockRecord, pl.concat(frames), origin=self.batch_dir(source, ingest_date))
 
+    def object_symbol(self, path: str) -> str:
+        """The symbol a JSON object of the zone is named for (``symbol=<SYM>.json``): the
+        document inside must be for that symbol. Any other name is refused, so a file
+        dropped into a batch by hand is never read as some symbol's history."""
+        name = path.rsplit("/", 1)[-1]
+        symbol = name.removeprefix("symbol=").removesuffix(".json")
+        if name != f"symbol={symbol}.json" or not TICKER_RE.match(symbol):
+            raise DataError(
+                f"{self.uri(path)}: not a raw-zone object name (symbol=<SYM>.json)",
+                file=self.uri(path),
+                hint="land vendor files with RawZone.land, which names them",
+            )
+        return symbol
+
     def _read_parquet(self, path: str) -> pl.DataFrame:
         # Polars' own reader: several times faster than pyarrow's plus a conversion.
         with self.fs.open(path, "rb") as handle:
             rows = pl.read_parquet(handle)
-        return Frame(StockRecord, rows, origin=self.uri(path)).df
+        try:
+            return Frame(StockRecord, rows, origin=self.uri(path)).df
+        except DataError as exc:
+            raise exc.with_context(file=self.uri(path)) from None
 
     def _list(self, directory: str) -> list[str]:
         if not self.fs.exists(directory):
