@@ -286,7 +286,7 @@ def _check_everything(files: int, mutations: list[Mutation], days: list[dt.date]
 
 
 @settings(
-    max_examples=12,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

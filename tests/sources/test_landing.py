@@ -298,3 +298,28 @@ def test_bad_keys_are_config_errors(settings: Settings) -> None:
 
 def test_empty_batch_reads_as_empty_frame(settings: Settings) -> None:
     assert len(RawZone(settings).read_batch("alpha_vantage", DAY)) == 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        daily("AAPL").replace(b'"2026-11-19"', b'"2026-11-20"'),
+        daily("MSFT"),
+    ],
+    ids=["repeated date", "another symbol"],
+)
+def test_the_cli_refuses_an_ambiguous_raw_object_with_exit_2(
+    settings: Settings, payload: bytes
+) -> None:
+    from click.testing import CliRunner
+
+    from fdp.cli import main
+
+    RawZone(settings).land("alpha_vantage", DAY, "AAPL", payload, rows=2)
+    result = CliRunner().invoke(
+        main, ["validate", "--date", DAY.isoformat(), "--source", "alpha_vantage"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "symbol=AAPL.json" in result.output
+    assert "Traceback" not in result.output
+    assert not (Path(settings.data_dir) / "curated").exists()
