@@ -196,7 +196,9 @@ def cleanse_df(raw: DataFrame) -> DataFrame:
             "after_ingest_date",
             sf.col("trade_date") > sf.col("ingest_date"),
             sf.format_string(
-                "trade date %s is after its ingest date %s", "timestamp", "ingest_date"
+                "trade date %s is after its ingest date %s",
+                "timestamp",
+                sf.col("ingest_date").cast("string"),
             ),
         ),
         *(
