@@ -126,7 +126,7 @@ def test_no_secret_leaves_the_process_after_failing_runs(
     }
     day = DAY.isoformat()
     runs = [
-        _fdp(env, "ingest", "--symbols", "ECHO,NOTE,BADV,ERR,GOOD", "--date", day),
+        _fdp(env, "ingest", "--symbols", "ECHO,NOTE,BADV,ERR,GZIP,HALF,GOOD", "--date", day),
         _fdp(env, "run", "--source", "alpha_vantage", "--symbols", "ECHO", "--date", day),
         _fdp(env, "validate", "--date", day),
         _fdp(env, "transform", "--date", day),

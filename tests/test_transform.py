@@ -100,14 +100,16 @@ def test_any_order_gives_the_same_rows(tmp_path: Path, order: list[dt.date]) -> 
 def test_a_corrected_bar_updates_that_row_and_every_later_one(
     settings: Settings, tmp_path: Path
 ) -> None:
-    land(settings, DAYS[-2], BARS)
-    transform(settings, DAYS[-2], gate=unvalidated(settings, DAYS[-2]))
+    # Both batches are ingested after the last bar: no bar may postdate its ingest.
+    first, second = DAYS[-1], DAYS[-1] + dt.timedelta(days=1)
+    land(settings, first, BARS)
+    transform(settings, first, gate=unvalidated(settings, first))
     before = curated(settings)
     late = DAYS[-20]
     fix = BARS.filter((pl.col("symbol") == "AAA") & (pl.col("trade_date") == late))
     fix = fix.with_columns(close=pl.col("close") * 1.1)
-    land(settings, DAYS[-1], fix)
-    result = transform(settings, DAYS[-1], gate=unvalidated(settings, DAYS[-1]))
+    land(settings, second, fix)
+    result = transform(settings, second, gate=unvalidated(settings, second))
     after = curated(settings)
     corrected = BARS.update(fix, on=["symbol", "trade_date"])
     assert_same_rows(after, all_at_once(tmp_path, corrected))
@@ -115,7 +117,7 @@ def test_a_corrected_bar_updates_that_row_and_every_later_one(
     changed = after.filter(moved).select("symbol", "trade_date")
     assert set(changed["symbol"]) == {"AAA"}
     assert changed["trade_date"].min() == late
-    keys = lake.changed_keys(settings, DAYS[-1])
+    keys = lake.changed_keys(settings, second)
     assert keys["trade_date"].min() == late
     assert keys.height == 20
     assert result.rows_written == 20

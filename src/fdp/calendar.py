@@ -30,6 +30,11 @@ def _all_sessions(exchange: str) -> np.ndarray:
     return np.asarray(sessions.values.astype("datetime64[D]"))
 
 
+def coverage(exchange: str = EXCHANGE) -> tuple[dt.date, dt.date]:
+    """The first and last day the exchange calendar can judge."""
+    return _CALENDAR_START, _all_sessions(exchange)[-1].item()
+
+
 def sessions(start: dt.date, end: dt.date, exchange: str = EXCHANGE) -> list[dt.date]:
     """The exchange sessions in ``[start, end]``, oldest first."""
     return [d.item() for d in session_array(start, end, exchange)]

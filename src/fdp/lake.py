@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from fdp.config import Settings
-from fdp.records import ROW_KEY, EnrichedStockRecord, Frame
+from fdp.records import ROW_KEY, EnrichedStockRecord, Frame, check_finite
 from fdp.storage import filesystem, is_local, put_bytes
 
 CURATED = "curated"
@@ -171,7 +171,7 @@ def upsert(
     """
     fs, root = filesystem(table_url(settings))
     existing = set(partitions(settings))
-    staged = _stage(fs, root, slices)
+    staged = _stage(fs, root, (check_finite(s, table_url(settings)) for s in slices))
     touched = sorted(staged)
 
     def publish(partition: Partition) -> Partition:

@@ -222,6 +222,33 @@ def check(record: type[Record], df: pl.DataFrame, *, origin: str = "frame") -> p
     return df
 
 
+def check_finite(frame: Frame[R], origin: str) -> Frame[R]:
+    """``frame`` when every float value in it is finite or null.
+
+    Otherwise a ``DataError`` naming ``origin``, the column and the first offending row's key:
+    a NaN or an infinity must never enter the lake or a warehouse (a NaN never equals itself,
+    so no later reconciliation of its row could succeed). One pass over the float columns.
+    """
+    floats = [c.name for c in frame.record.columns() if pa.types.is_floating(c.arrow_type)]
+    if not floats or not len(frame):
+        return frame
+    found = frame.df.select(pl.col(floats).is_finite().not_().any()).row(0, named=True)
+    column = next((name for name in floats if found[name]), None)
+    if column is None:
+        return frame
+    key = list(frame.record.KEY)
+    row = frame.df.filter(~pl.col(column).is_finite()).select(*key, column).row(0, named=True)
+    where = " ".join(str(row[k]) for k in key)
+    raise DataError(
+        f"{origin}: column {column!r} holds {row[column]} at {where}: not a finite number",
+        file=origin,
+        symbol=row.get("symbol"),
+        date=row.get("trade_date", row.get("timestamp")),
+        field=column,
+        hint="NaN and infinity never enter the lake or a warehouse: reject the bar upstream",
+    )
+
+
 ROW_KEY = list(EnrichedStockRecord.KEY)
 """The key of a cleansed or curated row: (symbol, trade_date)."""
 

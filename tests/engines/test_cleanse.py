@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import polars as pl
@@ -11,6 +12,7 @@ from fdp.engines import Engine
 from fdp.records import Frame, StockRecord
 
 D1, D2 = dt.date(2024, 1, 2), dt.date(2024, 1, 3)
+LATER = dt.date(2024, 1, 31)
 
 
 def raw(**overrides: Any) -> dict[str, Any]:
@@ -83,3 +85,54 @@ def test_the_latest_ingest_wins_and_the_loser_is_kept_as_rejected(engine: Engine
     assert kept["close"].to_list() == [9.0]
     assert rejected["rule"].to_list() == ["duplicate_key"]
     assert rejected["source_file"].to_list() == ["f1"]
+
+
+def test_non_finite_values_are_rejected_whatever_the_gate_did(engine: Engine) -> None:
+    """The second line of defence: a NaN or infinity in any float field rejects its row (a
+    negative infinity is named as non-finite, not merely negative)."""
+    hostile = {
+        "open": math.nan,
+        "high": math.inf,
+        "low": -math.inf,
+        "close": math.nan,
+        "adjusted_close": -math.inf,
+        "dividend_amount": math.inf,
+        "split_coefficient": math.nan,
+    }
+    rows = [
+        raw(timestamp=f"2024-01-{10 + i:02d}", ingest_date=LATER, **{c: v})
+        for i, (c, v) in enumerate(hostile.items())
+    ]
+    kept, rejected = cleanse(engine, [*rows, raw(open=1e308, high=1e308)])
+    assert kept["trade_date"].to_list() == [D1]  # huge but finite: the gate's range, not this
+    assert rejected["rule"].to_list() == [f"non_finite_{c}" for c in hostile]
+    for column, reason in zip(hostile, rejected["reason"], strict=True):
+        assert reason.startswith(f"{column} ")
+        assert reason.endswith("is not a finite number")
+    assert math.isnan(rejected["open"][0])  # the value as received
+
+
+def test_bars_after_their_ingest_date_are_rejected(engine: Engine) -> None:
+    kept, rejected = cleanse(
+        engine,
+        [
+            raw(timestamp="2024-01-02", ingest_date=D1),  # the ingest day itself is fine
+            raw(timestamp="2024-01-03", ingest_date=D1),
+            raw(timestamp="2999-01-01", ingest_date=D2),
+        ],
+    )
+    assert kept["trade_date"].to_list() == [D1]
+    assert rejected["rule"].to_list() == ["after_ingest_date", "after_ingest_date"]
+    assert rejected["reason"].to_list() == [
+        "trade date 2024-01-03 is after its ingest date 2024-01-02",
+        "trade date 2999-01-01 is after its ingest date 2024-01-03",
+    ]
+
+
+def test_a_rejected_future_bar_does_not_supersede_the_real_one(engine: Engine) -> None:
+    """A later ingest wins a key only with a valid bar: a NaN close loses to the older one."""
+    kept, rejected = cleanse(
+        engine, [raw(close=1.5), raw(close=math.nan, ingest_date=D2, source_file="f2")]
+    )
+    assert kept["close"].to_list() == [1.5]
+    assert rejected["rule"].to_list() == ["non_finite_close"]

@@ -9,8 +9,9 @@ import polars as pl
 from fdp.calendar import sessions
 from fdp.records import Frame, StockRecord
 
-INGEST = dt.date(2024, 3, 1)
-SOURCE_FILE = "file:///raw/source=simulator/ingest_date=2024-03-01/part-00000.parquet"
+INGEST = dt.date(2024, 5, 1)
+"""After every bar of the batches below: no bar is dated after its ingest date."""
+SOURCE_FILE = "file:///raw/source=simulator/ingest_date=2024-05-01/part-00000.parquet"
 
 
 def clean_frame(

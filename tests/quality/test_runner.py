@@ -32,7 +32,8 @@ BREAKS: dict[str, tuple[Mutation, set[str]]] = {
     "high_in_range": (lambda df: set_value(df, [ROW], high=2e6), set()),
     "low_in_range": (lambda df: set_value(df, [ROW], low=-1.0), set()),
     "close_in_range": (lambda df: set_value(df, [ROW], close=2e6, high=None), set()),
-    "volume_non_negative": (lambda df: set_value(df, list(range(5)), volume=-1), set()),
+    "adjusted_close_in_range": (lambda df: set_value(df, [ROW], adjusted_close=2e6), set()),
+    "volume_in_range": (lambda df: set_value(df, list(range(5)), volume=-1), set()),
     # low <= close <= high implies low <= high: breaking high >= low breaks a close rule too.
     "high_ge_low": (
         lambda df: set_value(df, [ROW], high=10.0, low=20.0, open=None, close=20.0),
@@ -46,8 +47,10 @@ BREAKS: dict[str, tuple[Mutation, set[str]]] = {
     "timestamp_is_date": (lambda df: _extra(df, timestamp="2024-02-30"), set()),
     "row_count_in_bounds": (lambda df: df.clear(), set()),
     "split_coefficient_in_range": (lambda df: set_value(df, [ROW], split_coefficient=0.0), set()),
-    "dividend_non_negative": (lambda df: set_value(df, [ROW], dividend_amount=-0.5), set()),
+    "dividend_in_range": (lambda df: set_value(df, [ROW], dividend_amount=-0.5), set()),
     "key_unique": (lambda df: pl.concat([df, df.slice(ROW, 1)]), set()),
+    # A bar after the batch's last date: completeness leaves it to its own rule.
+    "not_after_ingest": (lambda df: _extra(df, timestamp="2024-05-02"), set()),
     "sessions_complete": (lambda df: df.filter(pl.int_range(pl.len()) != ROW), set()),
 }
 
@@ -62,7 +65,7 @@ def test_clean_batch_passes_every_rule() -> None:
     assert failed == set()
     report = done.report  # type: ignore[attr-defined]
     assert report.success
-    assert report.evaluated_count == 21
+    assert report.evaluated_count == 23
     assert report.rejected_count == 0
     assert report.row_count == 82
 
@@ -75,7 +78,7 @@ def test_breaking_one_rule_fails_on_it(rule: str) -> None:
     (result,) = [r for r in done.report.expectations if r.rule == rule]  # type: ignore[attr-defined]
     assert not result.success
     if rule not in ("row_count_in_bounds", "sessions_complete", "key_unique"):
-        assert result.unexpected_count == (5 if rule == "volume_non_negative" else 1)
+        assert result.unexpected_count == (5 if rule == "volume_in_range" else 1)
         assert result.failing_keys
     if rule == "sessions_complete":
         assert result.failing_keys == (("AAA", clean_frame()["timestamp"][ROW]),)
@@ -112,7 +115,7 @@ def test_within_mostly_passes_and_rejects_the_bad_row(rule: str) -> None:
     failed, done = _validate(bad)
     assert failed == set()
     rejected = done.rejected  # type: ignore[attr-defined]
-    bad_rows = 5 if rule == "volume_non_negative" else 1
+    bad_rows = 5 if rule == "volume_in_range" else 1
     assert rejected.height == bad_rows
     assert all(rule in r.split(";") for r in rejected["rule"])
     assert rejected["reason"].str.len_chars().min() > 0  # type: ignore[operator]

@@ -19,7 +19,7 @@ from fdp.quality.suite import default_suite_path, load_suite, read_rules, suite_
 from fdp.records import TICKER_PATTERN
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED_RULES = 21
+EXPECTED_RULES = 23
 
 
 def test_suite_loads_with_every_expectation() -> None:
@@ -52,7 +52,7 @@ def test_expectation_gx_drops_fails_loudly(tmp_path: Path, monkeypatch: pytest.M
     """GX only logs and drops a type it does not know; fdp must refuse the suite."""
     monkeypatch.setattr(suite_module, "_TABLE_LEVEL", {*suite_module._TABLE_LEVEL, "expect_x"})
     bad = {"type": "expect_x", "kwargs": {}, "meta": {"rule": "not_in_gx"}}
-    with pytest.raises(ConfigError, match=r"built 21 of 22 expectations; dropped: not_in_gx"):
+    with pytest.raises(ConfigError, match=r"built 23 of 24 expectations; dropped: not_in_gx"):
         load_suite(_suite_with(tmp_path, bad))
 
 

@@ -94,6 +94,8 @@ class Answer:
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    declared_length: int | None = None
+    """A ``Content-Length`` to announce instead of the body's (more: a body cut short)."""
 
 
 @dataclass
@@ -127,7 +129,7 @@ class VendorServer:
                     payload = vendor_doc(query["symbol"], 300 if full else 100, adjusted=adjusted)
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Content-Length", str(answer.declared_length or len(payload)))
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
@@ -395,6 +397,90 @@ def test_unreachable_vendor_is_transient(tmp_path: Path, vendor: VendorServer) -
     settings = av_settings(tmp_path, vendor, alphavantage_base_url="http://127.0.0.1:9/query")
     with AlphaVantageClient(settings) as client, pytest.raises(VendorUnavailableError):
         client.fetch_daily("AAPL")
+
+
+# --- bodies that break HTTP itself -----------------------------------------------------------
+
+
+def test_undecodable_and_truncated_bodies_fail_their_symbol_only(
+    tmp_path: Path, vendor: VendorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Garbage announced as gzip, and a body cut short (the server closes early), fail their
+    own symbols as typed errors; the symbol after them still lands."""
+    full = vendor_doc("CUT", 100)
+    vendor.scripts["GZIP"] = [
+        Answer(body=b"\x1f\x8bnot gzip", headers={"Content-Encoding": "gzip"})
+    ]
+    vendor.scripts["CUT"] = [Answer(body=full[:500], declared_length=len(full))]
+    settings = av_settings(tmp_path, vendor)
+
+    outcomes = ingest(settings, ["GZIP", "CUT", "AAPL"], DAY)
+
+    assert [(o.symbol, o.ok) for o in outcomes] == [("GZIP", False), ("CUT", False), ("AAPL", True)]
+    gzip, cut = outcomes[0], outcomes[1]
+    # Undecodable bytes will not decode on a retry: terminal, one call.
+    assert not gzip.transient
+    assert (gzip.error or "").startswith("GZIP: the answer from http://127.0.0.1:")
+    assert "cannot be decoded" in (gzip.error or "")
+    assert len(vendor.calls_for("GZIP")) == 1
+    # A connection that broke mid-body may not break again: transient, retried, then failed.
+    assert cut.transient
+    assert "CUT: RemoteProtocolError calling" in (cut.error or "")
+    assert len(vendor.calls_for("CUT")) == settings.http_max_retries + 1
+    assert "Traceback" not in caplog.text
+    assert KEY not in f"{outcomes}"
+    zone = RawZone(settings)
+    assert [Path(p).name for p in zone.json_objects("alpha_vantage", DAY)] == ["symbol=AAPL.json"]
+
+
+def test_the_client_names_the_symbol_on_every_http_failure(
+    tmp_path: Path, vendor: VendorServer
+) -> None:
+    vendor.scripts["GZIP"] = [Answer(body=b"garbage", headers={"Content-Encoding": "gzip"})]
+    vendor.scripts["MOVED"] = [Answer(301, b"", {"Location": "https://elsewhere.example/q"})]
+    with AlphaVantageClient(av_settings(tmp_path, vendor)) as client:
+        with pytest.raises(VendorResponseError) as undecodable:
+            client.fetch_daily("GZIP")
+        with pytest.raises(InvalidRequestError) as moved:
+            client.fetch_daily("MOVED")
+    assert undecodable.value.symbol == "GZIP"
+    assert isinstance(undecodable.value, DataError)  # exit 2, like any bad vendor data
+    assert moved.value.symbol == "MOVED"
+    assert "HTTP 301" in str(moved.value)
+    assert moved.value.hint is not None
+    assert "FDP_ALPHAVANTAGE_BASE_URL" in moved.value.hint
+
+
+def test_cli_ingest_survives_bad_bodies_without_a_traceback(
+    tmp_path: Path, vendor: VendorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FDP_ALPHAVANTAGE_API_KEY", KEY)
+    monkeypatch.setenv("FDP_ALPHAVANTAGE_BASE_URL", vendor.url)
+    monkeypatch.setenv("FDP_HTTP_BACKOFF_MAX_S", "0.01")
+    monkeypatch.setenv("FDP_ALPHAVANTAGE_CALLS_PER_MINUTE", "1000")  # no pacing to wait for
+    full = vendor_doc("CUT", 100)
+    vendor.scripts["GZIP"] = [Answer(body=b"garbage", headers={"Content-Encoding": "gzip"})]
+    vendor.scripts["CUT"] = [Answer(body=full[:100], declared_length=len(full))]
+
+    result = CliRunner().invoke(main, ["ingest", "--symbols", "GZIP,CUT,AAPL", "--date", str(DAY)])
+
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "2 symbol(s) failed: GZIP" in result.stderr
+    assert "CUT" in result.stderr
+    objects = RawZone(Settings()).json_objects("alpha_vantage", DAY)
+    assert [Path(p).name for p in objects] == ["symbol=AAPL.json"]
+
+
+@pytest.mark.parametrize("url", ["ftp://vendor.example/query", "http://[::1", "not a url"])
+def test_a_base_url_httpx_cannot_call_is_a_config_error(
+    tmp_path: Path, vendor: VendorServer, url: str
+) -> None:
+    """Before any call: every symbol would fail the same way."""
+    with pytest.raises(ConfigError, match="FDP_ALPHAVANTAGE_BASE_URL"):
+        ingest(av_settings(tmp_path, vendor, alphavantage_base_url=url), ["AAPL"], DAY)
+    assert vendor.calls == []
 
 
 # --- secrets --------------------------------------------------------------------------------

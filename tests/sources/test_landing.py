@@ -224,6 +224,59 @@ def test_bad_raw_object_names_file_symbol_date_field(
 
     assert says in str(caught.value)
     assert "ingest_date=2026-11-20/symbol=AAPL.json" in str(caught.value)
+    error = caught.value
+    assert error.file is not None
+    assert error.file.endswith("ingest_date=2026-11-20/symbol=AAPL.json")
+    if "AAPL 2026" in says:
+        assert (error.symbol, error.date) == ("AAPL", says.split()[1].rstrip(":"))
+
+
+def test_an_object_holding_another_symbols_bars_is_refused(settings: Settings) -> None:
+    """``symbol=AAPL.json`` whose document says MSFT would replace MSFT's history."""
+    zone = RawZone(settings)
+    zone.land("alpha_vantage", DAY, "MSFT", daily("MSFT"), rows=2)
+    zone.land("alpha_vantage", DAY, "AAPL", daily("MSFT", "1.0000"), rows=2)
+    with pytest.raises(DataError) as caught:
+        zone.read_batch("alpha_vantage", DAY)
+    error = caught.value
+    assert "the document is for 'MSFT'" in str(error)
+    assert error.file is not None
+    assert error.file.endswith("ingest_date=2026-11-20/symbol=AAPL.json")
+    assert (error.symbol, error.field) == ("AAPL", "symbol")
+    # The same object under its own name reads, once the wrong one is replaced.
+    zone.land("alpha_vantage", DAY, "AAPL", daily("AAPL"), rows=2)
+    assert set(zone.read_batch("alpha_vantage", DAY).df["symbol"]) == {"AAPL", "MSFT"}
+
+
+def test_a_repeated_date_in_a_raw_object_is_refused(settings: Settings) -> None:
+    """The strict path refuses a repeated date (a decoder would keep the last one)."""
+    payload = daily("AAPL").replace(b'"2026-11-19"', b'"2026-11-20"')
+    zone = RawZone(settings)
+    zone.land("alpha_vantage", DAY, "AAPL", payload, rows=2)
+    with pytest.raises(DataError) as caught:
+        zone.read_batch("alpha_vantage", DAY)
+    error = caught.value
+    assert "AAPL 2026-11-20: date repeated in the time series" in str(error)
+    assert (error.symbol, error.date, error.field) == ("AAPL", "2026-11-20", "timestamp")
+
+
+@pytest.mark.parametrize("name", ["AAPL.json", "symbol=aapl.json", "symbol=AAPL.json.json"])
+def test_a_json_file_not_named_by_the_zone_is_refused(settings: Settings, name: str) -> None:
+    zone = RawZone(settings)
+    stray = Path(zone.batch_dir("alpha_vantage", DAY), name)
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(daily("AAPL"))
+    with pytest.raises(DataError, match="not a raw-zone object name") as caught:
+        zone.read_batch("alpha_vantage", DAY)
+    assert caught.value.file == f"file://{stray}"
+
+
+def test_a_parquet_part_of_the_wrong_shape_names_its_file(settings: Settings) -> None:
+    zone = RawZone(settings)
+    url = zone.land_parquet("simulator", DAY, pl.DataFrame({"symbol": ["A"]}).to_arrow(), 0)
+    with pytest.raises(DataError, match="missing column") as caught:
+        zone.read_batch("simulator", DAY)
+    assert caught.value.file == url
 
 
 def test_truncated_raw_object_is_a_data_error(settings: Settings) -> None:
@@ -245,3 +298,28 @@ def test_bad_keys_are_config_errors(settings: Settings) -> None:
 
 def test_empty_batch_reads_as_empty_frame(settings: Settings) -> None:
     assert len(RawZone(settings).read_batch("alpha_vantage", DAY)) == 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        daily("AAPL").replace(b'"2026-11-19"', b'"2026-11-20"'),
+        daily("MSFT"),
+    ],
+    ids=["repeated date", "another symbol"],
+)
+def test_the_cli_refuses_an_ambiguous_raw_object_with_exit_2(
+    settings: Settings, payload: bytes
+) -> None:
+    from click.testing import CliRunner
+
+    from fdp.cli import main
+
+    RawZone(settings).land("alpha_vantage", DAY, "AAPL", payload, rows=2)
+    result = CliRunner().invoke(
+        main, ["validate", "--date", DAY.isoformat(), "--source", "alpha_vantage"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "symbol=AAPL.json" in result.output
+    assert "Traceback" not in result.output
+    assert not (Path(settings.data_dir) / "curated").exists()

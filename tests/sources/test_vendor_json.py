@@ -100,9 +100,16 @@ def test_an_empty_series_is_an_empty_frame() -> None:
     assert len(parse_daily(orjson.dumps(doc), source_file="f", ingest_date=INGEST)) == 0
 
 
+def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise ValueError("a repeated key")
+    return dict(pairs)
+
+
 def _oracle(payload: bytes) -> list[tuple[object, ...]]:
-    """Bars of a document as the JSON standard reads it (stdlib json), oldest first."""
-    doc = json.loads(payload)
+    """Bars of a document as the JSON standard reads it (stdlib json), oldest first; a key
+    repeated within an object is refused."""
+    doc = json.loads(payload, object_pairs_hook=_unique)
     series = doc["Time Series (Daily)"]
     return sorted(
         (
@@ -177,3 +184,137 @@ def test_unusual_documents_give_the_strict_result(name: str) -> None:
         assert got.startswith("DataError: f.json")
     else:
         assert got == expected
+
+
+# --- strict: no repeated key, no other symbol, every error says where -------------------------
+
+
+def _error(payload: bytes, **kwargs: str) -> DataError:
+    with pytest.raises(DataError) as caught:
+        parse_daily(payload, source_file="f.json", ingest_date=INGEST, **kwargs)
+    return caught.value
+
+
+def _strict(doc: bytes) -> bytes:
+    """``doc`` off the vendor's layout (the series is not its last member): the strict decoder
+    reads it."""
+    edited = doc.replace(b"}\n}", b'},\n  "Note": "x"\n}')
+    assert edited != doc
+    return edited
+
+
+REPEATS = {
+    # name: (edit of VENDOR, fields, message)
+    "date": (
+        (b'"2024-01-02": {', b'"2024-01-03": {'),
+        {"symbol": "ABC", "date": "2024-01-03", "field": "timestamp"},
+        "f.json: ABC 2024-01-03: date repeated in the time series",
+    ),
+    "field in a bar": (
+        (b'"2. high": "10.0001"', b'"1. open": "1.0000"'),
+        {"symbol": "ABC", "date": "2024-01-02", "field": "open"},
+        "f.json: ABC 2024-01-02: field '1. open' repeated in the bar",
+    ),
+    "symbol in the header": (
+        (b'"2. Symbol": "ABC"', b'"2. Symbol": "ABC", "2. Symbol": "XYZ"'),
+        {"field": "symbol"},
+        "f.json: key '2. Symbol' repeated in Meta Data",
+    ),
+    "the series": (
+        (b'"Time Series (Daily)": {', b'"Time Series (Daily)": {}, "Time Series (Daily)": {'),
+        {"symbol": "ABC"},
+        "f.json: ABC: key 'Time Series (Daily)' repeated in the document",
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", ["vendor", "strict"])
+@pytest.mark.parametrize("name", list(REPEATS))
+def test_a_repeated_key_is_refused_naming_where(name: str, layout: str) -> None:
+    """orjson (and most decoders) keep a repeated key's last value: a -99 % day could hide
+    behind a repeated date. The strict path refuses it; the fast scan never takes it."""
+    (old, new), fields, message = REPEATS[name]
+    payload = VENDOR.replace(old, new, 1)
+    assert payload != VENDOR
+    payload = payload if layout == "vendor" else _strict(payload)
+    assert _scan(payload) is None
+    error = _error(payload)
+    assert str(error).startswith(message)
+    assert error.details() == {"file": "f.json", **fields, "hint": error.hint}
+    assert error.hint
+
+
+def test_the_same_document_without_the_repeat_is_read() -> None:
+    """The control for the test above: the strict layout parses when no key repeats."""
+    assert _scan(_strict(VENDOR)) is None
+    assert _parsed(_strict(VENDOR)) == _oracle(VENDOR)
+
+
+@pytest.mark.parametrize("payload", [VENDOR, _strict(VENDOR)], ids=["fast scan", "strict"])
+def test_a_document_for_another_symbol_is_refused(payload: bytes) -> None:
+    error = _error(payload, symbol="MSFT")
+    assert "the document is for 'ABC'" in str(error)
+    assert "named for MSFT" in str(error)
+    assert (error.file, error.symbol, error.field) == ("f.json", "MSFT", "symbol")
+    # The same symbol, however the vendor cased it, is the object's own.
+    assert len(parse_daily(payload, source_file="f", ingest_date=INGEST, symbol="abc")) == 2
+
+
+def test_an_empty_document_for_another_symbol_is_refused() -> None:
+    doc = orjson.dumps({"Meta Data": {"2. Symbol": "ABC"}, "Time Series (Daily)": {}})
+    assert _error(doc, symbol="MSFT").symbol == "MSFT"
+
+
+@pytest.mark.parametrize(
+    ("payload", "fields"),
+    [
+        (b"{not json", {}),
+        (b"[1, 2]", {}),
+        (orjson.dumps({"Time Series (Daily)": {}}), {"field": "symbol"}),
+        (
+            orjson.dumps({"Meta Data": {"2. Symbol": "ABC"}}),
+            {"symbol": "ABC", "field": "Time Series (Daily)"},
+        ),
+        (
+            orjson.dumps(
+                {"Meta Data": {"2. Symbol": "ABC"}, "Time Series (Daily)": {"2024-01-02": [1]}}
+            ),
+            {"symbol": "ABC", "date": "2024-01-02"},
+        ),
+        (
+            _doc({**GOOD, "4. close": "abc"}),
+            {"symbol": "ABC", "date": "2024-01-02", "field": "close"},
+        ),
+        (
+            _doc({k: v for k, v in GOOD.items() if k != "2. high"}),
+            {"symbol": "ABC", "date": "2024-01-02", "field": "high"},
+        ),
+    ],
+    ids=["malformed", "not an object", "no symbol", "no series", "bar a list", "text", "missing"],
+)
+def test_every_parse_error_carries_where_as_fields(payload: bytes, fields: dict[str, str]) -> None:
+    assert _error(payload).details() == {"file": "f.json", **fields}
+
+
+def test_non_finite_number_strings_are_read_as_such_for_the_gate() -> None:
+    """The parser is lossless: "NaN" and "Infinity" are numbers to the cast; the quality gate
+    and the cleanse reject them (a bare NaN, which JSON forbids, is malformed)."""
+    payload = VENDOR.replace(b'"10.1234"', b'"NaN"').replace(b'"0.2500"', b'"Infinity"')
+    df = parse_daily(payload, source_file="f.json", ingest_date=INGEST).df
+    newest = df.row(-1, named=True)
+    assert newest["open"] != newest["open"]
+    assert newest["dividend_amount"] == float("inf")
+    assert _error(VENDOR.replace(b'"10.1234"', b"NaN")).file == "f.json"
+
+
+def test_a_repeat_cannot_hide_behind_nesting_the_checker_cannot_follow() -> None:
+    """orjson reads 1,000 nested arrays, Python's ``json`` (which sees repeats) cannot: the
+    document is refused rather than read with its repeated date unchecked."""
+    deep = b"[" * 1000 + b"]" * 1000
+    payload = VENDOR.replace(b'"2024-01-02": {', b'"2024-01-03": {').replace(
+        b'"Meta Data": {', b'"x": ' + deep + b', "Meta Data": {'
+    )
+    assert orjson.loads(payload)["Time Series (Daily)"]  # valid JSON to the fast decoder
+    error = _error(payload)
+    assert "cannot check the document for repeated keys" in str(error)
+    assert error.file == "f.json"

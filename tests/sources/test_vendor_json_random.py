@@ -4,7 +4,7 @@ independent reference reads, and the regular ones take the fast scan.
 The reference is the JSON standard (stdlib ``json``) and plain loops: it shares no code with the
 parser, only the vendor's field names and the documented rules (the first bar's fields choose
 the endpoint; open, high, low, close and volume are required; values are number strings,
-trimmed; any other document is an error).
+trimmed; a key repeated within an object is an error, as is any other document).
 """
 
 from __future__ import annotations
@@ -86,8 +86,17 @@ def _reject_constant(name: str) -> None:
     raise RefusedError(name)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A repeated key makes a document ambiguous: refused, never resolved to one value."""
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise RefusedError("repeated key")
+    return dict(pairs)
+
+
 def _reference(payload: bytes) -> tuple[str, Rows]:
-    doc = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+    doc = json.loads(
+        payload.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+    )
     meta = doc.get("Meta Data") if isinstance(doc, dict) else None
     symbol = meta.get("2. Symbol") if isinstance(meta, dict) else None
     series = doc.get("Time Series (Daily)")
@@ -284,7 +293,7 @@ def test_the_reference_reads_the_vendor_documents(vendor: bytes) -> None:
     ],
 )
 def test_dates_the_strict_decoder_would_order_or_merge_otherwise(newer: str, older: str) -> None:
-    """Dates are strings to the strict decoder: sorted as text, a repeated one collapsed."""
+    """Dates are strings to the strict decoder: sorted as text, a repeated one refused."""
     payload = VENDORS[1].replace(b'"2024-01-31"', b'"%s"' % newer.encode())
     _agree(payload.replace(b'"2024-01-30"', b'"%s"' % older.encode()))
 

@@ -26,6 +26,8 @@ from fdp.records import (
 )
 
 PRICES = ("open", "high", "low", "close", "adjusted_close")
+FLOATS = (*PRICES, "dividend_amount", "split_coefficient")
+"""The float fields of a bar: a NaN or an infinity in any of them rejects the row."""
 KEY = ROW_KEY
 _STATE = "_state"
 _POS = "_pos"
@@ -60,6 +62,19 @@ class PolarsEngine:
                 "trade_date",
                 pl.col("trade_date").is_null(),
                 pl.format("timestamp {} is not a YYYY-MM-DD date", "timestamp"),
+            ),
+            (
+                "after_ingest_date",
+                pl.col("trade_date") > pl.col("ingest_date"),
+                pl.format("trade date {} is after its ingest date {}", "timestamp", "ingest_date"),
+            ),
+            *(
+                (
+                    f"non_finite_{name}",
+                    ~pl.col(name).is_finite(),
+                    pl.format(f"{name} {{}} is not a finite number", name),
+                )
+                for name in FLOATS
             ),
             *(
                 (f"negative_{name}", pl.col(name) < 0, pl.format(f"{name} {{}} < 0", name))

@@ -27,7 +27,7 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.engines import Cleansed
-from fdp.engines._polars import KEY, PRICES, enrich_sorted, later_splits, position
+from fdp.engines._polars import FLOATS, KEY, PRICES, enrich_sorted, later_splits, position
 from fdp.errors import ConfigError
 from fdp.indicators import EMAS, STATE_ROWS, Ema, P
 from fdp.records import (
@@ -191,6 +191,25 @@ def cleanse_df(raw: DataFrame) -> DataFrame:
             "trade_date",
             sf.col("trade_date").isNull(),
             sf.format_string("timestamp %s is not a YYYY-MM-DD date", "timestamp"),
+        ),
+        (
+            "after_ingest_date",
+            sf.col("trade_date") > sf.col("ingest_date"),
+            sf.format_string(
+                "trade date %s is after its ingest date %s",
+                "timestamp",
+                sf.col("ingest_date").cast("string"),
+            ),
+        ),
+        *(
+            (
+                f"non_finite_{name}",
+                sf.isnan(name) | (sf.abs(name) == sf.lit(math.inf)),
+                sf.concat_ws(
+                    " ", sf.lit(name), sf.col(name).cast("string"), sf.lit("is not a finite number")
+                ),
+            )
+            for name in FLOATS
         ),
         *(
             (

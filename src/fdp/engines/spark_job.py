@@ -196,13 +196,16 @@ def read_raw(
     if json_paths:
         files = spark.read.format("binaryFile").load([_spark_url(zone.uri(p)) for p in json_paths])
         uris = {_hadoop_uri(_spark_url(zone.uri(p))): zone.uri(p) for p in json_paths}
+        symbols = {_hadoop_uri(_spark_url(zone.uri(p))): zone.object_symbol(p) for p in json_paths}
 
         def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             for batch in batches:
                 for path, content in zip(
                     batch["path"].to_pylist(), batch["content"].to_pylist(), strict=True
                 ):
-                    frame = parse_daily(content, source_file=uris[path], ingest_date=day)
+                    frame = parse_daily(
+                        content, source_file=uris[path], ingest_date=day, symbol=symbols[path]
+                    )
                     yield from frame.to_arrow().to_batches()
 
         frames.append(files.select("path", "content").mapInArrow(parse, schema))

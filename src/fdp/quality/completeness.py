@@ -2,7 +2,7 @@
 
 GX has no such expectation, so fdp registers one (``expect_symbols_to_have_every_session``)
 with a metric for the pandas and the Spark engine. Both reduce the batch to its distinct
-(symbol, date) keys and call ``missing_sessions``, the one definition of the rule.
+(symbol, date, ingest date) keys and call ``missing_sessions``, the one definition of the rule.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from great_expectations.expectations.expectation import BatchExpectation
 from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
 
-from fdp.calendar import session_array
-from fdp.errors import ConfigError, DataError
+from fdp.calendar import coverage, session_array
+from fdp.quality.suite import after_ingest, bar_date
 
 METRIC = "table.fdp_missing_sessions"
 SAMPLE = 1000
@@ -28,26 +28,39 @@ SAMPLE = 1000
 
 
 def missing_sessions(
-    keys: pl.DataFrame, symbol: str = "symbol", date: str = "timestamp"
+    keys: pl.DataFrame,
+    symbol: str = "symbol",
+    date: str = "timestamp",
+    ingest: str | None = None,
 ) -> pl.DataFrame:
-    """The (symbol, timestamp) keys absent from ``keys``, oldest first per symbol.
+    """The (symbol, timestamp) keys absent from ``keys``, oldest first per symbol, then the
+    keys the exchange calendar cannot judge.
 
     A symbol must have a bar on every session from its own first bar to the batch's last
     date: a later listing is not a gap, a symbol that stops early is. Unparseable dates are
-    ignored here (the date rule reports them).
+    ignored here (the date rule reports them), and so are bars dated after their ingest date
+    (column ``ingest``, when given: ``not_after_ingest`` reports them). A bar outside the
+    calendar's coverage cannot be vouched for: its key is returned as failing.
     """
-    dated = keys.select(
-        pl.col(symbol).cast(pl.String).alias("symbol"),
-        pl.col(date).cast(pl.String).str.to_date("%Y-%m-%d", strict=False).alias("day"),
-    ).drop_nulls()
-    empty = pl.DataFrame(schema={"symbol": pl.String, "timestamp": pl.String})
+    future = after_ingest(date, ingest) if ingest is not None else pl.lit(False)
+    dated = (
+        keys.filter(~future)
+        .select(pl.col(symbol).cast(pl.String).alias("symbol"), bar_date(date).alias("day"))
+        .drop_nulls()
+    )
+    first, last = coverage()
+    covered = pl.col("day").is_between(first, last)
+    uncovered = (
+        dated.filter(~covered)
+        .unique()
+        .sort("symbol", "day")
+        .select("symbol", pl.col("day").dt.strftime("%Y-%m-%d").alias("timestamp"))
+    )
+    dated = dated.filter(covered)
     if dated.is_empty():
-        return empty
+        return uncovered
     start, end = cast(dt.date, dated["day"].min()), cast(dt.date, dated["day"].max())
-    try:
-        sessions = pl.Series("day", session_array(start, end)).cast(pl.Date)
-    except ConfigError as exc:
-        raise DataError(f"bars dated {start} to {end}: {exc}") from None
+    sessions = pl.Series("day", session_array(start, end)).cast(pl.Date)
     # Fast path: count each symbol's distinct sessions against the calendar's count.
     per_symbol = dated.group_by("symbol").agg(
         pl.col("day").min().alias("first"),
@@ -56,13 +69,20 @@ def missing_sessions(
     due = len(sessions) - sessions.search_sorted(per_symbol["first"], side="left")
     short = per_symbol.filter(pl.col("present") < due)
     if short.is_empty():
-        return empty
+        return uncovered
     expected = short.join(sessions.to_frame(), how="cross").filter(pl.col("day") >= pl.col("first"))
-    return (
+    missing = (
         expected.join(dated.unique(), on=["symbol", "day"], how="anti")
         .sort("symbol", "day")
         .select("symbol", pl.col("day").dt.strftime("%Y-%m-%d").alias("timestamp"))
     )
+    return pl.concat([missing, uncovered])
+
+
+def _columns(kwargs: dict[str, Any]) -> list[str]:
+    """The symbol, date and (when set) ingest date columns the rule reads."""
+    names = [kwargs["symbol_column"], kwargs["date_column"], kwargs.get("ingest_column")]
+    return [n for n in names if n is not None]
 
 
 def _summary(missing: pl.DataFrame) -> dict[str, Any]:
@@ -73,7 +93,7 @@ class TableMissingSessions(TableMetricProvider):
     """Count and sample of the missing (symbol, date) keys of a batch."""
 
     metric_name = METRIC
-    value_keys = ("symbol_column", "date_column")
+    value_keys = ("symbol_column", "date_column", "ingest_column")
 
     @metric_value(engine=PandasExecutionEngine)
     def _pandas(
@@ -87,7 +107,7 @@ class TableMissingSessions(TableMetricProvider):
         df, _, _ = execution_engine.get_compute_domain(
             domain_kwargs=metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
         )
-        cols = [metric_value_kwargs["symbol_column"], metric_value_kwargs["date_column"]]
+        cols = _columns(metric_value_kwargs)
         keys = pl.DataFrame(pl.from_arrow(pa.Table.from_pandas(df[cols], preserve_index=False)))
         return _summary(missing_sessions(keys, *cols))
 
@@ -103,7 +123,7 @@ class TableMissingSessions(TableMetricProvider):
         df, _, _ = execution_engine.get_compute_domain(
             domain_kwargs=metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
         )
-        cols = [metric_value_kwargs["symbol_column"], metric_value_kwargs["date_column"]]
+        cols = _columns(metric_value_kwargs)
         keys = pl.DataFrame(pl.from_arrow(df.select(*cols).distinct().toArrow()))
         return _summary(missing_sessions(keys, *cols))
 
@@ -113,11 +133,12 @@ class ExpectSymbolsToHaveEverySession(BatchExpectation):
 
     symbol_column: str = "symbol"
     date_column: str = "timestamp"
+    ingest_column: str | None = None
 
     metric_dependencies = (METRIC,)
-    success_keys = ("symbol_column", "date_column")
+    success_keys = ("symbol_column", "date_column", "ingest_column")
     domain_keys: ClassVar[tuple[str, ...]] = ("row_condition", "condition_parser")
-    args_keys = ("symbol_column", "date_column")
+    args_keys = ("symbol_column", "date_column", "ingest_column")
 
     def _validate(
         self,

@@ -3,11 +3,17 @@
 GX decides pass/fail. fdp computes each row-level rule's mask once in Polars (from the same
 suite file) to know *which* rows failed, and checks that its count equals GX's, so the
 rejected rows are exactly the ones GX counted.
+
+NaN is validated as +inf. The engines disagree on NaN (pandas counts it as missing, so it
+passes every range; Spark compares it as larger than any number), and a missing value passes
+range rules on both; +inf is a number both compare alike, and no range of the suite admits
+it, so a NaN fails on either engine, and fdp's masks see the same value GX does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -47,7 +53,7 @@ def validate_batch(
 ) -> Validation:
     """Validate ``batch`` with the whole suite and collect every failure; write nothing."""
     name, rules, _ = read_rules(suite_path)
-    data = batch.df.with_columns(pl.selectors.float().fill_nan(None))
+    data = batch.df.with_columns(pl.selectors.float().fill_nan(math.inf))
     row_rules = [r for r in rules if r.row_level]
     flags = data.select(r.unexpected().alias(r.name) for r in row_rules)
     gx_results = _run_gx(data, load_suite(suite_path), engine, spark)

@@ -49,6 +49,8 @@ class Rule:
             return tuple(kw["column_list"])
         if "symbol_column" in kw:
             return (kw["symbol_column"], kw["date_column"])
+        if "ingest_column" in kw:
+            return (kw["date_column"], kw["ingest_column"])
         return ()
 
     @property
@@ -63,7 +65,7 @@ class Rule:
 
     def unexpected(self) -> pl.Expr:
         """True for the rows this rule finds unexpected, as GX counts them (nulls in the data
-        are real nulls: NaN is turned into null before validation)."""
+        are real nulls: NaN is validated as +inf, see ``fdp.quality.runner``)."""
         return _ROW_MASKS[self.type](self.kwargs)
 
 
@@ -93,12 +95,27 @@ def _regex(kw: dict[str, Any]) -> pl.Expr:
     return col.is_not_null() & ~col.str.contains(regex)
 
 
+def bar_date(column: str) -> pl.Expr:
+    """The vendor's date string of ``column`` as a date; null when it is not ``YYYY-MM-DD``
+    (the date rule reports those, the rules that compare dates skip them)."""
+    return pl.col(column).cast(pl.String).str.to_date("%Y-%m-%d", strict=False)
+
+
+def after_ingest(date: str, ingest: str) -> pl.Expr:
+    """True for a bar dated after the day its batch was ingested: the one definition of the
+    future-bar rule (``fdp.quality.future_bars`` counts it for GX)."""
+    return (bar_date(date) > pl.col(ingest).cast(pl.Date)).fill_null(False)
+
+
 _ROW_MASKS: dict[str, Callable[[dict[str, Any]], pl.Expr]] = {
     "expect_column_values_to_not_be_null": lambda kw: pl.col(kw["column"]).is_null(),
     "expect_column_values_to_be_between": _between,
     "expect_column_pair_values_a_to_be_greater_than_b": _greater,
     "expect_column_values_to_match_regex": _regex,
     "expect_compound_columns_to_be_unique": lambda kw: pl.struct(kw["column_list"]).is_duplicated(),
+    "expect_bars_to_not_be_after_ingest_date": lambda kw: after_ingest(
+        kw["date_column"], kw["ingest_column"]
+    ),
 }
 _TABLE_LEVEL = {
     "expect_table_columns_to_match_ordered_list",
@@ -148,7 +165,7 @@ def load_suite(path: Path | None = None) -> Any:
     """
     import great_expectations as gx
 
-    from fdp.quality import completeness  # noqa: F401  (registers the completeness rule)
+    from fdp.quality import completeness, future_bars  # noqa: F401  (register fdp's rules)
 
     name, rules, doc = read_rules(path)
     try:

@@ -36,7 +36,7 @@ from fdp.errors import (
     TransientError,
 )
 from fdp.records import TICKER_RE
-from fdp.redaction import redact, register_secret
+from fdp.redaction import install_log_redaction, redact, register_secret
 from fdp.sources.ingest import IngestOutcome
 from fdp.sources.landing import LandedObject, RawZone
 from fdp.sources.vendor_json import META_KEY, TIME_SERIES_KEY, parse_daily
@@ -219,6 +219,9 @@ class AlphaVantageClient:
         limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
+        _check_base_url(settings.alphavantage_base_url)
+        # httpx logs every request URL, the key included: records are redacted as created.
+        install_log_redaction()
         self._key = api_key if api_key is not None else resolve_api_key(settings)
         self.limiter = limiter if limiter is not None else RateLimiter(settings)
         self._http = httpx.Client(
@@ -268,7 +271,9 @@ class AlphaVantageClient:
                 wait = self._backoff(attempt, exc.retry_after)
                 if isinstance(exc, DailyQuotaError) or attempt == retries or wait is None:
                     raise type(exc)(
-                        f"{exc} (gave up after {attempt + 1} attempt(s))", exc.retry_after
+                        f"{exc} (gave up after {attempt + 1} attempt(s))",
+                        exc.retry_after,
+                        symbol=symbol,
                     ) from None
                 log.warning(
                     "%s: %s; retry %d of %d in %.2fs", symbol, exc, attempt + 1, retries, wait
@@ -277,15 +282,33 @@ class AlphaVantageClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, request: httpx.Request, symbol: str, shown: str) -> bytes:
+        """The body of the answer; every HTTP failure becomes this symbol's typed error.
+
+        A broken connection or exchange (network, a body cut short, a proxy) may work on a
+        retry: transient. A body that cannot be decoded (a ``Content-Encoding`` it does not
+        follow) or a request httpx cannot send as built will not: terminal.
+        """
         try:
             response = self._http.send(request)
         except httpx.TimeoutException:
             raise VendorUnavailableError(
-                f"{symbol}: no answer from {shown} within {self.settings.http_timeout_s}s"
+                f"{symbol}: no answer from {shown} within {self.settings.http_timeout_s}s",
+                symbol=symbol,
             ) from None
-        except httpx.TransportError as exc:
+        except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
             raise VendorUnavailableError(
-                f"{symbol}: {type(exc).__name__} calling {shown}: {self._clean(str(exc))}"
+                f"{symbol}: {type(exc).__name__} calling {shown}: {self._clean(exc)}",
+                symbol=symbol,
+            ) from None
+        except httpx.DecodingError as exc:
+            raise VendorResponseError(
+                f"{symbol}: the answer from {shown} cannot be decoded: {self._clean(exc)}",
+                symbol=symbol,
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise InvalidRequestError(
+                f"{symbol}: {type(exc).__name__} calling {shown}: {self._clean(exc)}",
+                symbol=symbol,
             ) from None
         status = response.status_code
         if status == 429 or status >= 500:
@@ -293,9 +316,16 @@ class AlphaVantageClient:
             raise kind(
                 f"{symbol}: HTTP {status} from {shown}",
                 _retry_after(response.headers.get("Retry-After")),
+                symbol=symbol,
             )
         if status >= 400:
-            raise InvalidRequestError(f"{symbol}: HTTP {status} from {shown}")
+            raise InvalidRequestError(f"{symbol}: HTTP {status} from {shown}", symbol=symbol)
+        if status >= 300:
+            raise InvalidRequestError(
+                f"{symbol}: HTTP {status} from {shown}: redirects are not followed",
+                symbol=symbol,
+                hint="set FDP_ALPHAVANTAGE_BASE_URL to the URL the vendor redirects to",
+            )
         return response.content
 
     def _classify(self, payload: bytes, symbol: str, function: str, shown: str) -> None:
@@ -304,29 +334,35 @@ class AlphaVantageClient:
             doc = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise VendorResponseError(
-                f"{symbol}: malformed JSON from {shown} ({len(payload)} bytes): {exc}"
+                f"{symbol}: malformed JSON from {shown} ({len(payload)} bytes): {exc}",
+                symbol=symbol,
             ) from None
         if not isinstance(doc, dict):
             raise VendorResponseError(
-                f"{symbol}: answer from {shown} is a JSON {type(doc).__name__}, not an object"
+                f"{symbol}: answer from {shown} is a JSON {type(doc).__name__}, not an object",
+                symbol=symbol,
             )
         if TIME_SERIES_KEY in doc:
             meta = doc.get(META_KEY)
             echoed = meta.get("2. Symbol") if isinstance(meta, dict) else None
             if isinstance(echoed, str) and echoed.upper() != symbol.upper():
-                raise VendorResponseError(f"{symbol}: answer from {shown} is for {echoed!r}")
+                raise VendorResponseError(
+                    f"{symbol}: answer from {shown} is for {echoed!r}", symbol=symbol
+                )
             return
         if "Error Message" in doc:
             raise InvalidRequestError(
                 f"{symbol}: Alpha Vantage rejected {FUNCTIONS[function]} for {symbol}:"
-                f" {self._clean(doc['Error Message'])} (check the symbol)"
+                f" {self._clean(doc['Error Message'])} (check the symbol)",
+                symbol=symbol,
             )
         notice = doc.get("Note") or doc.get("Information")
         if notice is not None:
             self._notice(str(notice), symbol, function)
         raise VendorResponseError(
             f"{symbol}: answer from {shown} has no {TIME_SERIES_KEY!r}"
-            f" (top-level keys: {sorted(doc)[:5]})"
+            f" (top-level keys: {sorted(doc)[:5]})",
+            symbol=symbol,
         )
 
     def _notice(self, notice: str, symbol: str, function: str) -> NoReturn:
@@ -336,15 +372,20 @@ class AlphaVantageClient:
             for p in ("rate limit", "call frequency", "per minute", "per second", "per day")
         )
         if throttled and "per day" in lower and "per minute" not in lower:
-            raise DailyQuotaError(f"{symbol}: Alpha Vantage daily limit reached: {text}")
+            raise DailyQuotaError(
+                f"{symbol}: Alpha Vantage daily limit reached: {text}", symbol=symbol
+            )
         if throttled:
-            raise RateLimitError(f"{symbol}: Alpha Vantage rate limit: {text}")
+            raise RateLimitError(f"{symbol}: Alpha Vantage rate limit: {text}", symbol=symbol)
         if "premium" in lower:
             raise PremiumEndpointError(
                 f"{symbol}: {FUNCTIONS[function]} is a premium Alpha Vantage endpoint for this"
-                " key; use --function daily (TIME_SERIES_DAILY, free tier)"
+                " key; use --function daily (TIME_SERIES_DAILY, free tier)",
+                symbol=symbol,
             )
-        raise VendorResponseError(f"{symbol}: no time series; Alpha Vantage says: {text}")
+        raise VendorResponseError(
+            f"{symbol}: no time series; Alpha Vantage says: {text}", symbol=symbol
+        )
 
     def _clean(self, text: Any) -> str:
         """Vendor or library text made safe to show: the key masked, URLs redacted, short."""
@@ -359,6 +400,16 @@ class AlphaVantageClient:
             self.settings.http_backoff_max_s, self.settings.http_backoff_base_s * 2**attempt
         )
         return self._random.uniform(ceiling / 2, ceiling)
+
+
+def _check_base_url(url: str) -> None:
+    """A base URL httpx cannot call is a setting to fix, before any call."""
+    try:
+        scheme = httpx.URL(url).scheme
+    except httpx.InvalidURL as exc:
+        raise ConfigError(f"FDP_ALPHAVANTAGE_BASE_URL is not a URL: {exc}") from None
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"FDP_ALPHAVANTAGE_BASE_URL must be an http(s) URL, not {url!r}")
 
 
 def _retry_after(value: str | None) -> float | None:

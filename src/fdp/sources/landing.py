@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.config import Settings
-from fdp.errors import ConfigError
+from fdp.errors import ConfigError, DataError
 from fdp.records import TICKER_RE, Frame, StockRecord
 from fdp.redaction import redact
 from fdp.sources.layout import RAW, batch_relpath, is_data_object
@@ -145,7 +145,14 @@ class RawZone:
         for path in self.json_objects(source, ingest_date):
             data = self.fs.cat_file(path)
             digests[_name(path)] = hashlib.sha256(data).hexdigest()
-            frames.append(parse_daily(data, source_file=self.uri(path), ingest_date=ingest_date).df)
+            frames.append(
+                parse_daily(
+                    data,
+                    source_file=self.uri(path),
+                    ingest_date=ingest_date,
+                    symbol=self.object_symbol(path),
+                ).df
+            )
         # Parts are read side by side: one part alone keeps a single core busy.
         with ThreadPoolExecutor(max_workers=READERS) as pool:
             for path, digest, rows in pool.map(
@@ -166,12 +173,29 @@ class RawZone:
             digests = pool.map(lambda p: hashlib.sha256(self.fs.cat_file(p)).hexdigest(), paths)
             return batch_fingerprint(dict(zip(map(_name, paths), digests, strict=True)))
 
+    def object_symbol(self, path: str) -> str:
+        """The symbol a JSON object of the zone is named for (``symbol=<SYM>.json``): the
+        document inside must be for that symbol. Any other name is refused, so a file
+        dropped into a batch by hand is never read as some symbol's history."""
+        name = _name(path)
+        symbol = name.removeprefix("symbol=").removesuffix(".json")
+        if name != f"symbol={symbol}.json" or not TICKER_RE.match(symbol):
+            raise DataError(
+                f"{self.uri(path)}: not a raw-zone object name (symbol=<SYM>.json)",
+                file=self.uri(path),
+                hint="land vendor files with RawZone.land, which names them",
+            )
+        return symbol
+
     def _read_parquet(self, path: str) -> tuple[str, str, pl.DataFrame]:
         # Polars' own reader: several times faster than pyarrow's plus a conversion.
         data = self.fs.cat_file(path)
         rows = pl.read_parquet(io.BytesIO(data))
         digest = hashlib.sha256(data).hexdigest()
-        return path, digest, Frame(StockRecord, rows, origin=self.uri(path)).df
+        try:
+            return path, digest, Frame(StockRecord, rows, origin=self.uri(path)).df
+        except DataError as exc:
+            raise exc.with_context(file=self.uri(path)) from None
 
     def _list(self, directory: str) -> list[str]:
         if not self.fs.exists(directory):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,45 +83,153 @@ def encode_daily_adjusted(symbol: str, bars: pl.DataFrame, *, last_refreshed: dt
 
 
 def load_document(payload: bytes, *, source_file: str) -> dict[str, Any]:
-    """Decode a vendor document; malformed JSON is a ``DataError`` naming the file."""
+    """Decode a vendor document strictly; malformed JSON, or a key repeated in any object
+    (which a decoder would silently resolve to its last value), is a ``DataError`` naming the
+    file and, for a repeated date or field, the symbol, date and field."""
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
-        raise DataError(f"{source_file}: malformed JSON ({exc})") from None
+        raise DataError(f"{source_file}: malformed JSON ({exc})", file=source_file) from None
     if not isinstance(doc, dict):
-        raise DataError(f"{source_file}: expected a JSON object, found {type(doc).__name__}")
+        raise DataError(
+            f"{source_file}: expected a JSON object, found {type(doc).__name__}", file=source_file
+        )
+    try:
+        repeated = _repeated_key(payload)
+    except (ValueError, RecursionError) as exc:
+        raise DataError(
+            f"{source_file}: cannot check the document for repeated keys ({exc})",
+            file=source_file,
+        ) from None
+    if repeated is not None:
+        _refuse_repeated(doc, *repeated, source_file=source_file)
     return doc
 
 
-def parse_daily(payload: bytes, *, source_file: str, ingest_date: dt.date) -> Frame[StockRecord]:
+def parse_daily(
+    payload: bytes, *, source_file: str, ingest_date: dt.date, symbol: str | None = None
+) -> Frame[StockRecord]:
     """Parse a TIME_SERIES_DAILY[_ADJUSTED] document into ``StockRecord``s, losslessly.
 
-    Raises ``DataError`` naming the file, and where it applies the date and field, when the
-    document lacks its symbol or time series, a bar lacks a field, or a value is not a number.
-    A document in the vendor's own layout takes a fast scan (``_scan``); anything else, and
-    every error, goes through the strict decoder, so results and messages are the same.
+    Raises ``DataError`` naming the file, and where it applies the symbol, date and field,
+    when the document lacks its symbol or time series, repeats a key (a date, a field), a bar
+    lacks a field, a value is not a number, or the document is for another symbol than
+    ``symbol`` (the one its raw-zone object is named for; case aside, as the vendor echoes
+    it). A document in the vendor's own layout takes a fast scan (``_scan``); anything
+    else, and every error, goes through the strict decoder, so results and messages are the
+    same.
     """
     scanned = _scan(payload)
     if scanned is not None:
-        symbol, typed = scanned
-        return _record_frame(typed, symbol=symbol, source_file=source_file, ingest_date=ingest_date)
+        found, typed = scanned
+        _same_symbol(found, symbol, source_file)
+        return _record_frame(typed, symbol=found, source_file=source_file, ingest_date=ingest_date)
     doc = load_document(payload, source_file=source_file)
-    symbol = _symbol(doc, source_file)
+    found = _symbol(doc, source_file)
+    _same_symbol(found, symbol, source_file)
     series = doc.get(TIME_SERIES_KEY)
     if not isinstance(series, dict):
-        raise DataError(f"{source_file}: no {TIME_SERIES_KEY!r} for {symbol}")
+        raise DataError(
+            f"{source_file}: no {TIME_SERIES_KEY!r} for {found}",
+            file=source_file,
+            symbol=found,
+            field=TIME_SERIES_KEY,
+        )
     if not series:
         return Frame.empty(StockRecord)
-    raw = _series_raw(series, symbol=symbol, source_file=source_file)
-    return _typed(raw, symbol=symbol, source_file=source_file, ingest_date=ingest_date)
+    raw = _series_raw(series, symbol=found, source_file=source_file)
+    return _typed(raw, symbol=found, source_file=source_file, ingest_date=ingest_date)
 
 
 def _symbol(doc: Mapping[str, Any], source_file: str) -> str:
     meta = doc.get(META_KEY)
     symbol = meta.get("2. Symbol") if isinstance(meta, dict) else None
     if not isinstance(symbol, str) or not symbol:
-        raise DataError(f"{source_file}: no '{META_KEY}' / '2. Symbol'")
+        raise DataError(
+            f"{source_file}: no '{META_KEY}' / '2. Symbol'", file=source_file, field="symbol"
+        )
     return symbol
+
+
+def _same_symbol(found: str, expected: str | None, source_file: str) -> None:
+    """Refuse a document for another symbol than its object's: it would replace that
+    symbol's history with another's."""
+    if expected is not None and found.upper() != expected.upper():
+        raise DataError(
+            f"{source_file}: the document is for {found!r} ('{META_KEY}' / '2. Symbol'), but"
+            f" its object is named for {expected}",
+            file=source_file,
+            symbol=expected,
+            field="symbol",
+            hint=f"land {found}'s bars under symbol={found}, or fetch {expected} again",
+        )
+
+
+class _Repeated(dict[str, Any]):
+    """A decoded JSON object in which ``key`` appeared more than once."""
+
+    key: str
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _repeated_key(payload: bytes) -> tuple[tuple[str, ...], str] | None:
+    """(path, key) of the first key that repeats within one object of ``payload`` (valid
+    JSON to orjson), or ``None``. orjson keeps a repeated key's last value without a word,
+    so the strict path decodes once more with ``json``, whose hook sees every pair; what
+    ``json`` cannot decode (nesting deeper than its recursion limit) raises."""
+    repeats = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeats
+        obj = dict(items)
+        if len(obj) == len(items):
+            return obj
+        repeats, marked = True, _Repeated(obj)
+        marked.key = next(k for k, n in Counter(k for k, _ in items).items() if n > 1)
+        return marked
+
+    doc = json.loads(payload, object_pairs_hook=pairs, parse_constant=_no_constant)
+    stack: list[tuple[tuple[str, ...], Any]] = [((), doc)] if repeats else []
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, _Repeated):
+            return path, node.key
+        if isinstance(node, dict):
+            stack.extend(((*path, k), v) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend(((*path, str(i)), v) for i, v in reversed(list(enumerate(node))))
+    return None
+
+
+def _refuse_repeated(
+    doc: dict[str, Any], path: tuple[str, ...], key: str, *, source_file: str
+) -> None:
+    """The ``DataError`` for ``key`` repeated in the object at ``path``: a date repeated in
+    the series, a field in a bar, or any other key."""
+    meta = doc.get(META_KEY)
+    symbol = meta.get("2. Symbol") if isinstance(meta, dict) else None
+    if not isinstance(symbol, str) or (path, key) in (((), META_KEY), ((META_KEY,), "2. Symbol")):
+        symbol = None  # no symbol, or the repeat makes it ambiguous
+    fields = ADJUSTED_FIELDS | DAILY_FIELDS
+    date, field, what = None, None, f"key {key!r} repeated in {'/'.join(path) or 'the document'}"
+    if path == (TIME_SERIES_KEY,):
+        date, field, what = key, "timestamp", "date repeated in the time series"
+    elif len(path) == 2 and path[0] == TIME_SERIES_KEY:
+        date, field, what = path[1], fields.get(key, key), f"field {key!r} repeated in the bar"
+    elif path == (META_KEY,) and key == "2. Symbol":
+        field = "symbol"
+    where = " ".join(str(x) for x in (symbol, date) if x is not None)
+    raise DataError(
+        f"{source_file}: {where + ': ' if where else ''}{what}; the vendor file is ambiguous",
+        file=source_file,
+        symbol=symbol,
+        date=date,
+        field=field,
+        hint="fetch the symbol again; fdp never guesses which of two values is right",
+    )
 
 
 def _series_raw(series: dict[str, Any], *, symbol: str, source_file: str) -> pl.DataFrame:
@@ -136,7 +246,10 @@ def _series_raw(series: dict[str, Any], *, symbol: str, source_file: str) -> pl.
         day = next((d for d, bar in series.items() if not isinstance(bar, dict)), None)
         where = f"{symbol} {day}: bar is a JSON {type(series[day]).__name__}" if day else symbol
         raise DataError(
-            f"{source_file}: {where}: bars must be objects of strings ({exc})"
+            f"{source_file}: {where}: bars must be objects of strings ({exc})",
+            file=source_file,
+            symbol=symbol,
+            date=day,
         ) from None
     return raw.rename(fields)
 
@@ -220,14 +333,23 @@ def _require_present(raw: pl.DataFrame, field: str, *, symbol: str, source_file:
         day = missing["timestamp"][0]
         raise DataError(
             f"{source_file}: {symbol} {day}: field {field!r} missing"
-            f" ({missing.height} bar(s) affected)"
+            f" ({missing.height} bar(s) affected)",
+            file=source_file,
+            symbol=symbol,
+            date=day,
+            field=field,
         )
 
 
 def _not_a_number(cast: pl.DataFrame, name: str, *, symbol: str, source_file: str) -> None:
     row = cast.filter(pl.col(name).is_not_null() & pl.col(f"_{name}").is_null()).row(0, named=True)
+    day = row["timestamp"]
     raise DataError(
-        f"{source_file}: {symbol} {row['timestamp']}: field {name!r} is not a number: {row[name]!r}"
+        f"{source_file}: {symbol} {day}: field {name!r} is not a number: {row[name]!r}",
+        file=source_file,
+        symbol=symbol,
+        date=day,
+        field=name,
     )
 
 
@@ -260,9 +382,15 @@ def _scan(payload: bytes) -> tuple[str, pl.DataFrame] | None:
     opening = _SERIES_OPEN.search(payload)
     if opening is None or payload.find(b"\\", opening.end()) >= 0 or not payload.isascii():
         return None
+    head_bytes = payload[: opening.start()] + b'"Time Series (Daily)":{}}'
     try:
-        head = orjson.loads(payload[: opening.start()] + b'"Time Series (Daily)":{}}')
+        head = orjson.loads(head_bytes)
     except orjson.JSONDecodeError:
+        return None
+    try:
+        if _repeated_key(head_bytes) is not None:
+            return None  # an ambiguous header: the strict path names the repeated key
+    except (ValueError, RecursionError):
         return None
     meta = head.get(META_KEY) if isinstance(head, dict) else None
     symbol = meta.get("2. Symbol") if isinstance(meta, dict) else None

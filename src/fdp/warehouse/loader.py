@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from fdp import lake
 from fdp.config import Settings
 from fdp.errors import DataError
-from fdp.records import EnrichedStockRecord, Frame
+from fdp.records import EnrichedStockRecord, Frame, check_finite
 from fdp.storage import filesystem
 from fdp.warehouse import keys, sql
 from fdp.warehouse.base import Session, Warehouse
@@ -114,6 +114,7 @@ def load_rows(warehouse: Warehouse, rows: Frame[EnrichedStockRecord], what: str)
     the load before it starts."""
     if not len(rows):
         return
+    check_finite(rows, f"{what} in {warehouse.where}")
     d = warehouse.dialect
     with ThreadPoolExecutor(1) as pool:
         expected = pool.submit(frame_checksum, rows.df)
