@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from fdp.config import Settings
 from fdp.errors import ConfigError, DataError, FdpError
@@ -30,10 +31,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except (ConfigError, DataError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(Text.assemble(("error: ", "red"), str(exc)), soft_wrap=True)
             sys.exit(2)
         except FdpError as exc:
-            err_console.print(f"[red]failed:[/red] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(Text.assemble(("failed: ", "red"), str(exc)), soft_wrap=True)
             sys.exit(1)
 
 

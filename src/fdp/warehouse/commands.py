@@ -6,6 +6,7 @@ import datetime as dt
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from fdp.config import Settings
 from fdp.errors import ConfigError
@@ -41,11 +42,31 @@ def load_command(
 def query_command(
     settings: Settings, sql: str, warehouse: str | None, limit: int, console: Console
 ) -> None:
-    """Print the first ``limit`` rows of ``sql``'s result as a rich table."""
-    result = connect(warehouse or settings.warehouse_url, settings).query(sql)
-    table = Table(*result.column_names, show_lines=False)
-    for row in result.slice(0, limit).to_pylist():
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    """Print the first ``limit`` rows of one read-only statement (``fdp.warehouse.query``) as
+    a table, then how many rows there were or that there are more. Names and values are
+    printed as plain text: a value holding ``[red]`` or a terminal escape prints literally."""
+    from fdp.warehouse.query import run
+
+    rows = run(
+        connect(warehouse or settings.warehouse_url, settings),
+        sql,
+        limit,
+        settings.query_timeout_s,
+    )
+    table = Table(show_lines=False)
+    for name in rows.table.column_names:
+        table.add_column(_text(name), overflow="fold")
+    for record in zip(*(column.to_pylist() for column in rows.table.columns), strict=True):
+        table.add_row(*(_text("" if v is None else str(v)) for v in record))
     console.print(table)
-    if result.num_rows > limit:
-        console.print(f"({result.num_rows:,} rows, first {limit} shown)")
+    n = rows.table.num_rows
+    if rows.more:
+        console.print(f"first {n:,} rows shown; the result has more (raise --limit to see them)")
+    else:
+        console.print(f"{n:,} row{'' if n == 1 else 's'}")
+
+
+def _text(value: str) -> Text:
+    """``value`` as plain text with control characters (terminal escapes, carriage returns)
+    shown escaped; line breaks and tabs are kept."""
+    return Text("".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in value))

@@ -14,10 +14,11 @@ deadlock or lose rows.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from itertools import islice
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import polars as pl
@@ -37,6 +38,7 @@ that a server slower than the encoder does not make the whole batch sit in memor
 try:
     import psycopg
     from psycopg import errors as pg_errors
+    from psycopg import pq
 except ImportError as exc:  # pragma: no cover - the postgres extra is missing
     raise MissingDependencyError("psycopg", "postgres") from exc
 
@@ -81,14 +83,6 @@ class _PgSession(Session):
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return self.con.execute(sql, params or None).fetchall()
-        except psycopg.Error as exc:
-            raise self._wrap(exc) from exc
-
-    def rows(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """The column names and rows of one statement."""
-        try:
-            cur = self.con.execute(sql)
-            return [d.name for d in cur.description or ()], cur.fetchall()
         except psycopg.Error as exc:
             raise self._wrap(exc) from exc
 
@@ -168,7 +162,51 @@ class PostgresWarehouse(Warehouse):
         finally:
             con.close()
 
-    def query(self, sql: str) -> pa.Table:
-        with self._session() as session:
-            names, rows = session.rows(sql)
-        return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+    def query(self, sql: str, limit: int | None = None, timeout_s: float | None = None) -> pa.Table:
+        """The server prepares ``sql`` first (it refuses several commands in one prepared
+        statement), then streams it row by row in a READ ONLY transaction that is always rolled
+        back, under ``statement_timeout``; rows stop being read at ``limit`` (the rest of the
+        statement is cancelled). A READ ONLY transaction alone does not stop ``lo_export``
+        writing a server file or ``pg_read_file`` reading one: ``fdp.warehouse.query.check``
+        refuses those calls before this runs."""
+        from fdp.warehouse.query import arrow, failed, timed_out
+
+        con = self._connect()
+        where = f"{self._host}/{self._database}"
+        try:
+            con.read_only = True
+            with con.transaction(force_rollback=True):
+                con.execute(
+                    "SELECT set_config('statement_timeout', %s, true),"
+                    " set_config('standard_conforming_strings', 'on', true)",
+                    [str(round(timeout_s * 1000)) if timeout_s else "0"],
+                )
+                names = _prepared_columns(con, sql)
+                stream = cast(Generator[Any, None, None], con.cursor().stream(sql))
+                try:
+                    rows = list(islice(stream, limit))
+                finally:
+                    stream.close()  # cancels the rest of the statement
+        except pg_errors.QueryCanceled:
+            raise timed_out(where, timeout_s) from None
+        except psycopg.Error as exc:
+            text = exc.diag.message_primary or str(exc)
+            text = text.replace(self._password, "***") if self._password else text
+            raise failed(where, text) from None
+        finally:
+            con.close()
+        return arrow(names, rows)
+
+
+def _prepared_columns(con: psycopg.Connection[Any], sql: str) -> list[str]:
+    """The result's column names, duplicates included, from the server's description of
+    ``sql`` prepared as the unnamed statement (nothing runs; a result without rows has them
+    too, which a stream does not report)."""
+    encoding = con.info.encoding
+    prepared = con.pgconn.prepare(b"", sql.encode(encoding))
+    if prepared.status != pq.ExecStatus.COMMAND_OK:
+        raise pg_errors.error_from_result(prepared, encoding=encoding)
+    shape = con.pgconn.describe_prepared(b"")
+    if shape.status != pq.ExecStatus.COMMAND_OK:
+        raise pg_errors.error_from_result(shape, encoding=encoding)
+    return [(shape.fname(i) or b"").decode(encoding) for i in range(shape.nfields)]
