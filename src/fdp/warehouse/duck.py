@@ -179,7 +179,7 @@ class DuckDBWarehouse(Warehouse):
             if timer:
                 timer.start()
             return _first_rows(con.sql(statements[0]), limit)
-        except (duckdb.Error, pa.ArrowException) as exc:
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
             if cancelled.is_set():
                 raise timed_out(self.where, timeout_s) from None
             raise failed(self.where, str(exc)) from None

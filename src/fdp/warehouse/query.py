@@ -176,7 +176,7 @@ def check(sql: str, dialect: str) -> str:
         _refuse("the statement contains a NUL character")
     tokens = _tokens(statement, dialect)
     if tokens[0].token_type == TokenType.COMMAND and tokens[0].text.lower() == "explain":
-        _check_query(_explained(tokens[1].text if len(tokens) > 1 else "", dialect), dialect)
+        _check_query(_explained(statement[tokens[0].end + 1 :], dialect), dialect)
     else:
         _check_query(statement, dialect)
     return statement
@@ -200,6 +200,7 @@ def _explained(text: str, dialect: str) -> str:
     """The statement ``EXPLAIN [ANALYZE] [VERBOSE] [(option value, ...)]`` explains: options
     are plain words (they shape the plan's output, they run nothing)."""
     tokens = _tokens(text, dialect)
+    _check_tokens(tokens)
     i = 0
     if tokens[0].token_type == TokenType.L_PAREN:
         i = 1
@@ -231,7 +232,7 @@ def _check_query(text: str, dialect: str) -> None:
         for kind, reason in _REFUSED_NODES:
             if isinstance(node, kind):
                 _refuse(reason)
-        if dialect == "duckdb" and isinstance(node, exp.Table):
+        if isinstance(node, exp.Table):
             _check_table_name(node)
 
 
@@ -274,7 +275,8 @@ def _check_call(name: Token) -> None:
 
 
 def _check_table_name(table: exp.Table) -> None:
-    """DuckDB reads a file or URL named as a table (``FROM 'x.csv'``): refuse such names."""
+    """DuckDB reads a file or URL named as a table (``FROM 'x.csv'``): refuse such names
+    (in every dialect: one rule, and a quoted table name holding a dot or slash is rare)."""
     for part in table.parts:
         if isinstance(part, exp.Identifier) and any(c in part.name for c in "/\\:."):
             _refuse(f"table name {part.name!r} looks like a file or URL")
