@@ -594,15 +594,18 @@ def test_a_query_past_its_timeout_is_cancelled(
 
 
 def _trap(target: Target) -> str:
-    """A query that fails only if row 1,000,000 of 4,000,000 is computed."""
+    """A query that fails only if its row 1,000,000 (of 2,000,000) is computed. Rows carry
+    100 bytes of padding, so the rows before the trap (over 100 MB) are more than socket
+    buffers hold: a server that keeps producing while the client stops reading blocks long
+    before the trap."""
     if target.kind == "postgres":
         return (
-            "select case when g < 1000000 then g else 1 / (g - g) end as v"
-            " from generate_series(1, 4000000) g"
+            "select case when g < 1000000 then g else 1 / (g - g) end as v, repeat('x', 100)"
+            " from generate_series(1, 2000000) g"
         )
     return (
-        "select case when i < 1000000 then i else error('fetched too far') end as v"
-        " from range(4000000) t(i)"
+        "select case when i < 1000000 then i else error('fetched too far') end as v,"
+        " repeat('x', 100) from range(2000000) t(i)"
     )
 
 

@@ -224,6 +224,7 @@ def _is_word(token: Token) -> bool:
 def _check_query(text: str, dialect: str) -> None:
     tokens = _tokens(text, dialect)
     _check_tokens(tokens)
+    _check_one_statement(tokens)
     statement = _parse(text, dialect)
     allowed = _QUERIES + (_DUCKDB_READS if dialect == "duckdb" else ())
     if not isinstance(statement, allowed):
@@ -246,6 +247,20 @@ def _check_tokens(tokens: list[Token]) -> None:
             _refuse("U& Unicode escapes are not accepted")
         if after and after[0].token_type == TokenType.L_PAREN:
             _check_call(token)
+
+
+def _check_one_statement(tokens: list[Token]) -> None:
+    """Semicolons outside strings and comments separate statements: counted on the tokens,
+    a text of thousands of statements is refused without parsing them all."""
+    count, pending = 0, False
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            count, pending = count + pending, False
+        else:
+            pending = True
+    count += pending
+    if count != 1:
+        _refuse(f"one statement only, found {count}")
 
 
 def _unicode_escape(token: Token, after: list[Token]) -> bool:
