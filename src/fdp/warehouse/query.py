@@ -68,46 +68,22 @@ _REFUSED_NODES: tuple[tuple[type[exp.Expr] | tuple[type[exp.Expr], ...], str], .
 
 _REFUSED_CALLS = frozenset(
     {
-        # server files and the programs behind them
-        "pg_stat_file",
-        "loread",
-        "lowrite",
-        "ts_stat",
-        # server and session state
-        "set_config",
-        "nextval",
-        "setval",
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "pg_reload_conf",
-        "pg_rotate_logfile",
-        "pg_switch_wal",
-        "pg_create_restore_point",
-        "pg_promote",
-        "pg_notify",
-        "pg_import_system_collations",
-        "pg_log_backend_memory_contexts",
-        "pg_drop_replication_slot",
-        "pg_create_physical_replication_slot",
-        "pg_create_logical_replication_slot",
-        "pg_copy_physical_replication_slot",
-        "pg_copy_logical_replication_slot",
-        "pg_replication_slot_advance",
-        "pg_wal_replay_pause",
-        "pg_wal_replay_resume",
-        "pg_start_backup",
-        "pg_stop_backup",
+        # PostgreSQL: server files, SQL given as text
+        *("pg_stat_file", "loread", "lowrite", "ts_stat"),
+        # PostgreSQL: server and session state
+        *("set_config", "nextval", "setval", "pg_notify", "pg_stat_statements_reset"),
+        *("pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile"),
+        *("pg_switch_wal", "pg_create_restore_point", "pg_promote", "pg_start_backup"),
+        *("pg_stop_backup", "pg_wal_replay_pause", "pg_wal_replay_resume"),
+        *("pg_import_system_collations", "pg_log_backend_memory_contexts"),
+        *("pg_create_physical_replication_slot", "pg_create_logical_replication_slot"),
+        *("pg_copy_physical_replication_slot", "pg_copy_logical_replication_slot"),
+        *("pg_drop_replication_slot", "pg_replication_slot_advance"),
         # DuckDB: files, the network, the environment, SQL given as text
-        "glob",
-        "sniff_csv",
-        "getenv",
-        "query",
-        "query_table",
-        "json_execute_serialized_sql",
-        "delta_scan",
-        "checkpoint",
-        "force_checkpoint",
-        "load_aws_credentials",
+        *("glob", "sniff_csv", "delta_scan", "getenv", "load_aws_credentials"),
+        *("query", "query_table", "json_execute_serialized_sql"),
+        # DuckDB: database and session state
+        *("checkpoint", "force_checkpoint", "write_log", "truncate_duckdb_logs"),
     }
 )
 _REFUSED_CALL_PREFIXES = (
@@ -130,6 +106,17 @@ _REFUSED_CALL_PREFIXES = (
     "sqlite_",
     "postgres_",
     "mysql_",
+    "arrow_scan",  # DuckDB: scans of raw memory pointers
+    "pandas_scan",
+    "python_",
+    "enable_",  # DuckDB: logging, profiling, object cache
+    "disable_",
+    "register_external",
+    "deregister_external",
+    "create_external",
+    "destroy_external",
+    "add_grammar",
+    "remove_grammar",
 )
 
 _STRING_TOKENS = frozenset(
@@ -175,6 +162,8 @@ def check(sql: str, dialect: str) -> str:
     if "\x00" in statement:
         _refuse("the statement contains a NUL character")
     tokens = _tokens(statement, dialect)
+    if not tokens:
+        _refuse("the statement is only a comment")
     if tokens[0].token_type == TokenType.COMMAND and tokens[0].text.lower() == "explain":
         _check_query(_explained(statement[tokens[0].end + 1 :], dialect), dialect)
     else:
@@ -191,8 +180,6 @@ def _tokens(text: str, dialect: str) -> list[Token]:
         tokens = Dialect.get_or_raise(dialect).tokenize(text)
     except TokenError:
         _refuse("it holds an unterminated string, quoted name or comment")
-    if not tokens:
-        _refuse("the statement is only a comment")
     return tokens
 
 
@@ -202,7 +189,7 @@ def _explained(text: str, dialect: str) -> str:
     tokens = _tokens(text, dialect)
     _check_tokens(tokens)
     i = 0
-    if tokens[0].token_type == TokenType.L_PAREN:
+    if tokens and tokens[0].token_type == TokenType.L_PAREN:
         i = 1
         while i < len(tokens) and tokens[i].token_type != TokenType.R_PAREN:
             token = tokens[i]
@@ -228,7 +215,8 @@ def _check_query(text: str, dialect: str) -> None:
     statement = _parse(text, dialect)
     allowed = _QUERIES + (_DUCKDB_READS if dialect == "duckdb" else ())
     if not isinstance(statement, allowed):
-        _refuse(f"{statement.key.upper()} is not a query")
+        kind = statement.name if isinstance(statement, exp.Command) else statement.key
+        _refuse(f"{kind.upper()} is not a query")
     for node in statement.walk():
         for kind, reason in _REFUSED_NODES:
             if isinstance(node, kind):
