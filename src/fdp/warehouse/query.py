@@ -215,11 +215,11 @@ def _check_query(text: str, dialect: str) -> None:
     statement = _parse(text, dialect)
     allowed = _QUERIES + (_DUCKDB_READS if dialect == "duckdb" else ())
     if not isinstance(statement, allowed):
-        kind = statement.name if isinstance(statement, exp.Command) else statement.key
-        _refuse(f"{kind.upper()} is not a query")
+        word = statement.name if isinstance(statement, exp.Command) else statement.key
+        _refuse(f"{word.upper()} is not a query")
     for node in statement.walk():
-        for kind, reason in _REFUSED_NODES:
-            if isinstance(node, kind):
+        for refused, reason in _REFUSED_NODES:
+            if isinstance(node, refused):
                 _refuse(reason)
         if isinstance(node, exp.Table):
             _check_table_name(node)
