@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,6 +341,7 @@ REFUSED = [
     ("greek_question_mark", "select 1\u037e drop table dim_symbol"),
     ("nul_character", "select 1\x00; drop table dim_symbol"),
     ("very_long", "select 1" + " + 1" * (MAX_CHARS // 4)),
+    ("deeply_nested", "select " + "(" * 3_000 + "1" + ")" * 3_000),
     ("thousands_of_statements", "select 1;" * 5_000 + " drop table dim_symbol"),
     ("empty", "  ;  "),
     ("only_a_comment", "/* drop table dim_symbol */"),
@@ -591,6 +593,16 @@ def test_a_query_past_its_timeout_is_cancelled(
     assert result.exit_code == 1, result.output
     assert "query cancelled on" in result.stderr
     assert one_line(result.stderr), result.stderr
+
+
+def test_queries_at_once_in_one_process_all_answer(target: Target) -> None:
+    """DuckDB keeps one instance per file and process, whose configuration a query locks:
+    queries at once take turns instead of failing on each other's settings."""
+    warehouse = connect(target.url)
+    sql = "select count(*) as n from fact_stock_prices"
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: run(warehouse, sql, 5, 60.0), range(8)))
+    assert [int(a.table.column("n")[0].as_py()) for a in answers] == [len(SYMBOLS) * len(DAYS)] * 8
 
 
 def _trap(target: Target) -> str:

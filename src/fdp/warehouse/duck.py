@@ -154,39 +154,50 @@ class DuckDBWarehouse(Warehouse):
         to it) or EXPLAIN: the settings of ``read_only_connection`` alone do not stop a series
         of statements that re-attaches this file read-write (DuckDB always lets a connection
         open its own file). Batches are pulled until ``limit`` rows, so a large result is
-        never whole in memory; ``timeout_s`` interrupts the statement."""
+        never whole in memory; ``timeout_s`` interrupts the statement. In one process, queries
+        and loads of a file take turns: DuckDB keeps one instance per file, whose
+        configuration a query locks."""
         from fdp.warehouse.query import failed, timed_out
 
-        try:
-            statements = duckdb.extract_statements(sql)
-        except duckdb.Error as exc:
-            raise failed(self.where, str(exc)) from None
-        kinds = [s.type.name for s in statements]
-        if kinds not in (["SELECT"], ["EXPLAIN"]):
-            raise ConfigError(
-                f"query refused by DuckDB: one SELECT or EXPLAIN only, not "
-                f"{' + '.join(kinds) or 'nothing'}"
-            )
-        con = self.read_only_connection()
-        cancelled = threading.Event()
+        statement = _one_read_statement(sql, self.where)
+        with _writer_lock(self.path):
+            con = self.read_only_connection()
+            cancelled = threading.Event()
 
-        def cancel() -> None:
-            cancelled.set()
-            con.interrupt()
+            def cancel() -> None:
+                cancelled.set()
+                con.interrupt()
 
-        timer = threading.Timer(timeout_s, cancel) if timeout_s else None
-        try:
-            if timer:
-                timer.start()
-            return _first_rows(con.sql(statements[0]), limit)
-        except (duckdb.Error, pa.ArrowException, OSError) as exc:
-            if cancelled.is_set():
-                raise timed_out(self.where, timeout_s) from None
-            raise failed(self.where, str(exc)) from None
-        finally:
-            if timer:
-                timer.cancel()
-            con.close()
+            timer = threading.Timer(timeout_s, cancel) if timeout_s else None
+            try:
+                if timer:
+                    timer.start()
+                return _first_rows(con.sql(statement), limit)
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                if cancelled.is_set():
+                    raise timed_out(self.where, timeout_s) from None
+                raise failed(self.where, str(exc)) from None
+            finally:
+                if timer:
+                    timer.cancel()
+                con.close()
+
+
+def _one_read_statement(sql: str, where: str) -> duckdb.Statement:
+    """``sql`` as DuckDB's own parser reads it, if that is one SELECT or EXPLAIN."""
+    from fdp.warehouse.query import failed
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise failed(where, str(exc)) from None
+    kinds = [s.type.name for s in statements]
+    if kinds not in (["SELECT"], ["EXPLAIN"]):
+        raise ConfigError(
+            "query refused by DuckDB: one SELECT or EXPLAIN only, not "
+            f"{' + '.join(kinds) or 'nothing'}"
+        )
+    return statements[0]
 
 
 def _first_rows(relation: duckdb.DuckDBPyRelation, limit: int | None) -> pa.Table:
