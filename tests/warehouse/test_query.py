@@ -538,6 +538,12 @@ def test_cli_prints_the_rows_and_says_whether_there_are_more(target: Target) -> 
     assert "more" not in every.stdout
 
 
+def test_a_negative_limit_is_a_usage_error(target: Target) -> None:
+    result = fdp_query(target, "select 1", "--limit", "-1")
+    assert result.exit_code == 2, result.output
+    assert "--limit must be 0 or more" in result.stderr
+
+
 def test_duplicate_column_names_are_all_shown_in_order(target: Target) -> None:
     result = fdp_query(target, "select 1 as a, 2 as a, 3 as b, 4 as a")
     assert result.exit_code == 0, result.output
