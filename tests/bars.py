@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from fdp.config import Settings
+from fdp.quality.gate import Gate
 from fdp.records import CleansedRecord, StockRecord
 from fdp.sources.landing import RawZone
 from fdp.sources.vendor_json import encode_daily_adjusted
@@ -89,3 +90,9 @@ def cleansed_frame(symbols: dict[str, list[Bar]], start: dt.date) -> pl.DataFram
         for i, b in enumerate(series)
     ]
     return pl.DataFrame(rows, schema=CleansedRecord.polars_schema())
+
+
+def unvalidated(settings: Settings, day: dt.date, source: str = "simulator") -> Gate:
+    """The gate of a test about transform mechanics, not about the gate: it admits the batch
+    without a validation, as an explicit override would."""
+    return Gate(settings, source, day, override="test of transform mechanics")

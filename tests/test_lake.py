@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
-from bars import land, random_bars
+from bars import land, random_bars, unvalidated
 from fdp import lake
 from fdp.calendar import sessions
 from fdp.config import Settings
@@ -34,7 +34,7 @@ def digests(settings: Settings) -> dict[str, str]:
 
 def test_partitions_are_hive_files_that_pyarrow_and_duckdb_read(settings: Settings) -> None:
     land(settings, DAYS[-1], random_bars(["AAA", "BBB"], DAYS))
-    transform(settings, DAYS[-1])
+    transform(settings, DAYS[-1], gate=unvalidated(settings, DAYS[-1]))
     assert lake.partitions(settings) == [(2023, m) for m in (1, 2, 3, 4)]
     path = Path(lake.partition_url(settings, (2023, 2)))
     assert (
@@ -62,10 +62,10 @@ def test_partitions_are_hive_files_that_pyarrow_and_duckdb_read(settings: Settin
 def test_a_daily_run_replaces_only_its_partition(settings: Settings) -> None:
     bars = random_bars(["AAA", "BBB"], DAYS)
     land(settings, DAYS[-2], bars.filter(pl.col("trade_date") < DAYS[-1]))
-    transform(settings, DAYS[-2])
+    transform(settings, DAYS[-2], gate=unvalidated(settings, DAYS[-2]))
     before = digests(settings)
     land(settings, DAYS[-1], bars.filter(pl.col("trade_date") == DAYS[-1]))
-    result = transform(settings, DAYS[-1])
+    result = transform(settings, DAYS[-1], gate=unvalidated(settings, DAYS[-1]))
     after = digests(settings)
     assert result.partitions_replaced == 1
     assert result.rows_written == 2
@@ -77,7 +77,7 @@ def test_a_daily_run_replaces_only_its_partition(settings: Settings) -> None:
 
 def test_read_history_returns_the_state_rows_and_everything_after(settings: Settings) -> None:
     land(settings, DAYS[-1], random_bars(["AAA", "BBB"], DAYS))
-    transform(settings, DAYS[-1])
+    transform(settings, DAYS[-1], gate=unvalidated(settings, DAYS[-1]))
     wanted = pl.DataFrame(
         {"symbol": ["AAA", "BBB"], "from_date": [DAYS[-3], None]},
         schema={"symbol": pl.String, "from_date": pl.Date},
@@ -101,8 +101,8 @@ def test_the_lake_on_s3_equals_the_local_lake_moto_local_standin(
     for target in (settings, remote):
         land(target, DAYS[-2], bars.filter(pl.col("trade_date") < DAYS[-1]))
         land(target, DAYS[-1], bars.filter(pl.col("trade_date") == DAYS[-1]))
-        transform(target, DAYS[-2], now=NOW)
-        transform(target, DAYS[-1], now=NOW)
+        transform(target, DAYS[-2], gate=unvalidated(target, DAYS[-2]), now=NOW)
+        transform(target, DAYS[-1], gate=unvalidated(target, DAYS[-1]), now=NOW)
     assert lake.partitions(remote) == lake.partitions(settings) == [(2023, m) for m in (1, 2, 3, 4)]
     for partition in lake.partitions(settings):
         local = lake.read_partition(settings, partition)
@@ -119,11 +119,11 @@ def test_many_slices_with_a_few_rows_per_partition_give_the_one_slice_lake(
     whole = Settings(data_dir=str(tmp_path / "whole"))
     for target in (whole, settings):
         land(target, DAYS[-1], bars)
-    transform(whole, DAYS[-1], now=NOW)
+    transform(whole, DAYS[-1], gate=unvalidated(whole, DAYS[-1]), now=NOW)
     monkeypatch.setattr("fdp.transform.SLICE_ROWS", 2 * len(DAYS))
     monkeypatch.setattr(lake, "ROW_GROUP_MIN_ROWS", 100)
     monkeypatch.setattr(lake, "ROW_GROUP_ROWS", 150)
-    transform(settings, DAYS[-1], now=NOW)
+    transform(settings, DAYS[-1], gate=unvalidated(settings, DAYS[-1]), now=NOW)
     assert lake.partitions(settings) == lake.partitions(whole)
     for partition in lake.partitions(whole):
         # Rolling windows over differently cut columns round differently, far inside 1e-9.

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from fdp.config import Settings
 from fdp.storage import (
@@ -77,3 +78,29 @@ def test_local_paths_are_local(tmp_path: Path) -> None:
     fs, path = filesystem(str(tmp_path))
     assert is_local(fs)
     assert path == str(tmp_path)
+
+
+def test_a_local_data_dir_is_a_plain_path_whatever_it_holds(tmp_path: Path) -> None:
+    """fsspec reads ``::`` in a URL as a chain of filesystems: a plain path must never be."""
+    odd = tmp_path / "a::b" / "c?d#e"
+    fs, root = filesystem(str(odd))
+    put_bytes(fs, f"{root}/x.bin", b"here")
+    assert (odd / "x.bin").read_bytes() == b"here"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a::b"]
+
+
+def test_only_a_named_scheme_makes_a_data_dir_remote(tmp_path: Path) -> None:
+    assert not Settings(data_dir=str(tmp_path / "x::y")).is_remote
+    assert not Settings(data_dir="relative/s3:/x").is_remote
+    assert Settings(data_dir="s3://bucket/prefix", warehouse_url="duckdb:///w.db").is_remote
+
+
+def test_a_warehouse_path_duckdb_cannot_keep_is_a_clear_error(tmp_path: Path) -> None:
+    from fdp.errors import ConfigError
+    from fdp.warehouse.connect import connect
+
+    settings = Settings(data_dir=str(tmp_path / "what?not"))
+    with pytest.raises(ConfigError, match="'\\?'") as refused:
+        connect(settings.warehouse_url, settings)
+    assert refused.value.hint
+    assert not (tmp_path / "what?not").exists()

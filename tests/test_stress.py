@@ -35,7 +35,7 @@ def stress_run(
     settings = Settings(
         data_dir=str(tmp_path_factory.mktemp("stress") / "data"), warehouse_url=pg_database
     )
-    results = [pipeline.ingest_history(settings, days[-1], start=days[0], preset="stress")]
+    results = [pipeline.generate(settings, days[-1], start=days[0], preset="stress")]
     results += pipeline.run(settings, days[-1], skip_ingest=True)
     return settings, results, lake.scan(settings).collect()
 

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from bars import land, random_bars
+from bars import land, random_bars, unvalidated
 from fdp import lake
 from fdp.calendar import sessions
 from fdp.config import Settings
 from fdp.errors import DataError
-from fdp.rejected import read_rejected, write_rejected
+from fdp.rejected import read_rejected
 from fdp.sources.landing import RawZone
 from fdp.transform import transform
 
@@ -72,7 +72,7 @@ def land_daily(settings: Settings) -> None:
 def all_at_once(tmp_path: Path, bars: pl.DataFrame = FINAL) -> pl.DataFrame:
     reference = Settings(data_dir=str(tmp_path / "reference"))
     land(reference, DAYS[-1], bars)
-    transform(reference, DAYS[-1])
+    transform(reference, DAYS[-1], gate=unvalidated(reference, DAYS[-1]))
     return curated(reference)
 
 
@@ -83,7 +83,7 @@ def assert_same_rows(left: pl.DataFrame, right: pl.DataFrame) -> None:
 def test_day_by_day_equals_all_at_once(settings: Settings, tmp_path: Path) -> None:
     land_daily(settings)
     for day in [HISTORY[-1], *DAILY]:
-        transform(settings, day)
+        transform(settings, day, gate=unvalidated(settings, day))
     assert_same_rows(curated(settings), all_at_once(tmp_path))
 
 
@@ -93,7 +93,7 @@ def test_any_order_gives_the_same_rows(tmp_path: Path, order: list[dt.date]) -> 
     run = Settings(data_dir=str(tmp_path / f"run-{'-'.join(d.isoformat() for d in order)}"))
     land_daily(run)
     for day in order:
-        transform(run, day)
+        transform(run, day, gate=unvalidated(run, day))
     assert_same_rows(curated(run), all_at_once(tmp_path / "ref"))
 
 
@@ -101,13 +101,13 @@ def test_a_corrected_bar_updates_that_row_and_every_later_one(
     settings: Settings, tmp_path: Path
 ) -> None:
     land(settings, DAYS[-2], BARS)
-    transform(settings, DAYS[-2])
+    transform(settings, DAYS[-2], gate=unvalidated(settings, DAYS[-2]))
     before = curated(settings)
     late = DAYS[-20]
     fix = BARS.filter((pl.col("symbol") == "AAA") & (pl.col("trade_date") == late))
     fix = fix.with_columns(close=pl.col("close") * 1.1)
     land(settings, DAYS[-1], fix)
-    result = transform(settings, DAYS[-1])
+    result = transform(settings, DAYS[-1], gate=unvalidated(settings, DAYS[-1]))
     after = curated(settings)
     corrected = BARS.update(fix, on=["symbol", "trade_date"])
     assert_same_rows(after, all_at_once(tmp_path, corrected))
@@ -125,8 +125,8 @@ def test_an_older_batch_run_after_a_newer_correction_does_not_win(
     settings: Settings, tmp_path: Path
 ) -> None:
     land_daily(settings)
-    transform(settings, CORRECTED_DAY)
-    result = transform(settings, HISTORY[-1])
+    transform(settings, CORRECTED_DAY, gate=unvalidated(settings, CORRECTED_DAY))
+    result = transform(settings, HISTORY[-1], gate=unvalidated(settings, HISTORY[-1]))
     assert result.rejected == 1
     (rejected,) = read_rejected(settings, HISTORY[-1], "cleanse").to_dicts()
     assert (rejected["symbol"], rejected["timestamp"], rejected["rule"]) == (
@@ -136,7 +136,7 @@ def test_an_older_batch_run_after_a_newer_correction_does_not_win(
     )
     assert str(CORRECTED_DAY) in rejected["reason"]
     for day in DAILY:
-        transform(settings, day)
+        transform(settings, day, gate=unvalidated(settings, day))
     assert_same_rows(curated(settings), all_at_once(tmp_path))
     stored = lake.scan(settings).filter(pl.col("trade_date") == HISTORY[-30]).collect()
     assert dict(stored.select("symbol", "ingest_date").iter_rows()) == {
@@ -149,40 +149,24 @@ def test_an_older_batch_run_after_a_newer_correction_does_not_win(
 def test_rerunning_a_date_changes_nothing(settings: Settings) -> None:
     land_daily(settings)
     for day in [HISTORY[-1], *DAILY]:
-        transform(settings, day)
+        transform(settings, day, gate=unvalidated(settings, day))
     root = Path(settings.data_dir)
     before = digests(root)
-    again = transform(settings, DAILY[-1])
+    again = transform(settings, DAILY[-1], gate=unvalidated(settings, DAILY[-1]))
     assert digests(root) == before
     assert again.rows_written == 0
     assert again.partitions_replaced == 0
     assert again.changed_keys == len(SYMBOLS)
 
 
-def test_quality_rejected_rows_stay_out(settings: Settings) -> None:
-    land(settings, DAYS[-1], BARS)
-    batch = RawZone(settings).read_batch("simulator", DAYS[-1]).df
-    bad = batch.filter(pl.col("timestamp") == DAYS[-1].isoformat())
-    write_rejected(
-        settings,
-        "quality",
-        DAYS[-1],
-        bad.with_columns(rule=pl.lit("r"), reason=pl.lit("x")),
-        source="simulator",
-    )
-    transform(settings, DAYS[-1])
-    assert curated(settings)["trade_date"].max() == DAYS[-2]
-    assert read_rejected(settings, DAYS[-1], "cleanse").is_empty()
-
-
 def test_a_malformed_raw_file_stops_the_run_before_the_lake_changes(settings: Settings) -> None:
     land(settings, DAYS[-2], BARS.filter(pl.col("trade_date") < DAYS[-1]))
-    transform(settings, DAYS[-2])
+    transform(settings, DAYS[-2], gate=unvalidated(settings, DAYS[-2]))
     zone = RawZone(settings)
     zone.land("simulator", DAYS[-1], "AAA", b'{"Meta Data": {"2. Symbol": "AAA"}', rows=1)
     before = digests(Path(settings.data_dir) / "curated")
     with pytest.raises(DataError, match=r"symbol=AAA\.json.*malformed JSON"):
-        transform(settings, DAYS[-1])
+        transform(settings, DAYS[-1], gate=unvalidated(settings, DAYS[-1]))
     assert digests(Path(settings.data_dir) / "curated") == before
 
 
@@ -191,6 +175,7 @@ CRASH = textwrap.dedent(
     import datetime as dt, os, signal, sys
     from fsspec.implementations.local import LocalFileSystem
     from fdp.config import Settings
+    from fdp.quality.gate import Gate
     from fdp.transform import transform
 
     real = LocalFileSystem.pipe_file
@@ -202,14 +187,15 @@ CRASH = textwrap.dedent(
         return real(self, path, value, **kwargs)
 
     LocalFileSystem.pipe_file = half_then_die
-    transform(Settings(data_dir=sys.argv[1]), dt.date.fromisoformat(sys.argv[2]))
+    settings, day = Settings(data_dir=sys.argv[1]), dt.date.fromisoformat(sys.argv[2])
+    transform(settings, day, gate=Gate(settings, "simulator", day, override="crash test"))
     """
 )
 
 
 def test_a_crash_mid_partition_write_leaves_the_previous_lake(settings: Settings) -> None:
     land(settings, DAYS[-2], BARS.filter(pl.col("trade_date") < DAYS[-1]))
-    transform(settings, DAYS[-2])
+    transform(settings, DAYS[-2], gate=unvalidated(settings, DAYS[-2]))
     before = curated(settings)
     curated_dir = Path(settings.data_dir) / "curated" / "stock_prices"
     files_before = digests(curated_dir)
@@ -228,6 +214,6 @@ def test_a_crash_mid_partition_write_leaves_the_previous_lake(settings: Settings
         k: v for k, v in digests(curated_dir).items() if not k.rsplit("/", 1)[-1].startswith(".")
     } == files_before
     assert_frame_equal(curated(settings), before)
-    transform(settings, DAYS[-1])
+    transform(settings, DAYS[-1], gate=unvalidated(settings, DAYS[-1]))
     assert not list(curated_dir.rglob(".*.tmp"))
     assert curated(settings)["trade_date"].max() == DAYS[-1]

@@ -6,6 +6,7 @@ task can run a stage against any data directory or warehouse by building its own
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +16,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from fdp.redaction import register_secret, register_url
 
 Engine = Literal["polars", "spark"]
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def is_url(location: str) -> bool:
+    """Whether ``location`` names its scheme (``s3://``, ``file://``); anything else is a plain
+    local path, never parsed as a URL (``::`` or ``?`` in it are just characters)."""
+    return bool(_URL.match(location))
+
 
 ALPHA_VANTAGE_URL = "https://www.alphavantage.co/query"
 
@@ -80,7 +90,7 @@ class Settings(BaseSettings):
     def _default_warehouse(self) -> Settings:
         if not self.warehouse_url:
             target = f"{self.data_dir.rstrip('/')}/warehouse.duckdb"
-            if "://" not in self.data_dir:
+            if not is_url(self.data_dir):
                 target = str(Path(target).absolute())
             object.__setattr__(self, "warehouse_url", f"duckdb:///{target}")
         return self
@@ -88,7 +98,7 @@ class Settings(BaseSettings):
     @property
     def is_remote(self) -> bool:
         """True when the data directory is an object store URL such as ``s3://``."""
-        return "://" in self.data_dir
+        return is_url(self.data_dir)
 
     def path(self, *parts: str) -> str:
         """A location under the data directory, as a string usable by fsspec."""

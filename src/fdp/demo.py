@@ -48,7 +48,7 @@ def run_demo(
 ) -> DemoResult:
     """Simulate, validate, transform, load and reconcile the demo data set; write the report."""
     start, end = demo_window()
-    results = [pipeline.ingest_history(settings, end, start=start, preset=PRESET)]
+    results = [pipeline.generate(settings, end, start=start, preset=PRESET)]
     if on_result is not None:
         on_result(results[0])
     results += pipeline.run(settings, end, skip_ingest=True, on_result=on_result)

@@ -17,8 +17,9 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
 
-from fdp.config import Settings
+from fdp.config import Settings, is_url
 from fdp.errors import MissingDependencyError
 
 
@@ -28,7 +29,9 @@ def filesystem(url: str, settings: Settings | None = None) -> tuple[AbstractFile
     Object-store options (endpoint, region) come from ``settings``; callers that only hold a
     URL get them from the environment, so ``FDP_S3_ENDPOINT_URL`` reaches every reader.
     """
-    if "://" not in url or url.startswith("file://"):
+    if not is_url(url):
+        return LocalFileSystem(), str(Path(url).absolute())
+    if url.startswith("file://"):
         fs, path = fsspec.core.url_to_fs(url)
         return fs, str(path)
     options = storage_options(settings if settings is not None else Settings())

@@ -17,21 +17,17 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from fdp import lake
 from fdp.config import Settings
 from fdp.engines import Engine, get_engine
-from fdp.errors import ConfigError
 from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
+from fdp.quality.gate import Gate
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame, StockRecord, in_key_order
-from fdp.rejected import accepted_rows, read_rejected, superseded_rejects, write_rejected
+from fdp.rejected import accepted_rows, superseded_rejects, write_rejected
 from fdp.sources.landing import RawZone
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 UNCHANGED_REL_TOL = 1e-12
 """Recomputed indicator values this close to the stored ones leave the stored row in place."""
@@ -39,50 +35,39 @@ UNCHANGED_REL_TOL = 1e-12
 
 @dataclass(frozen=True, slots=True)
 class TransformResult:
-    """What a run (or a range of runs) did."""
+    """What a run did."""
 
-    start: dt.date
-    end: dt.date
+    run_date: dt.date
     rows_in: int
     rejected: int
     rows_written: int
     partitions_replaced: int
     changed_keys: int
     duration_s: float
-
-    def __add__(self, other: TransformResult) -> TransformResult:
-        return TransformResult(
-            min(self.start, other.start),
-            max(self.end, other.end),
-            self.rows_in + other.rows_in,
-            self.rejected + other.rejected,
-            self.rows_written + other.rows_written,
-            self.partitions_replaced + other.partitions_replaced,
-            self.changed_keys + other.changed_keys,
-            self.duration_s + other.duration_s,
-        )
+    gate_overridden: bool = False
 
 
 def transform(
     settings: Settings,
     run_date: dt.date,
     *,
-    source: str = "simulator",
+    gate: Gate,
     engine: Engine | None = None,
     on_partition: Callable[[lake.Partition], None] | None = None,
     now: dt.datetime | None = None,
 ) -> TransformResult:
-    """Bring the curated lake up to date with the raw batch of (``source``, ``run_date``).
+    """Bring the curated lake up to date with the raw batch of (``gate.source``, ``run_date``).
 
-    A malformed raw object raises ``DataError`` naming it before anything is written.
+    The batch must pass ``gate`` (a passing validation of exactly the bytes read here) before
+    anything is written; a malformed raw object raises ``DataError`` naming it.
     """
     started = time.perf_counter()
     engine = engine or get_engine(settings.engine)
-    zone = RawZone(settings)
-    if not (zone.json_objects(source, run_date) or zone.parquet_objects(source, run_date)):
-        return TransformResult(run_date, run_date, 0, 0, 0, 0, 0, time.perf_counter() - started)
-    quality_rejected = read_rejected(settings, run_date, "quality", source=source)
-    batch = accepted_rows(zone.read_batch(source, run_date), quality_rejected)
+    source = gate.source
+    raw = RawZone(settings).read(source, run_date)
+    admission = gate.admit(raw.fingerprint)
+    batch = accepted_rows(raw.rows, admission.rejected)
+    del raw
     rows_in = len(batch)
     cleansed = engine.cleanse(batch)
     rejected = cleansed.rejected.height
@@ -103,14 +88,14 @@ def transform(
     replaced = lake.upsert(settings, _changed(slices, stored, run_date, counts), on_partition)
     lake.write_changes(settings, run_date, pl.concat(counts.keys))
     return TransformResult(
-        start=run_date,
-        end=run_date,
+        run_date=run_date,
         rows_in=rows_in,
         rejected=rejected,
         rows_written=counts.written,
         partitions_replaced=len(replaced),
         changed_keys=counts.computed,
         duration_s=time.perf_counter() - started,
+        gate_overridden=admission.overridden,
     )
 
 
@@ -179,29 +164,6 @@ def _symbol_slices(df: pl.DataFrame, rows: int) -> list[pl.DataFrame]:
     if size or not slices:
         slices.append(df.slice(start, size))
     return slices
-
-
-def transform_range(
-    settings: Settings,
-    start: dt.date,
-    end: dt.date,
-    *,
-    source: str = "simulator",
-    engine: Engine | None = None,
-    on_date: Callable[[dt.date, TransformResult], None] | None = None,
-) -> TransformResult:
-    """Run ``transform`` for every date in [start, end], oldest first (dates with no batch
-    are no-ops)."""
-    engine = engine or get_engine(settings.engine)
-    total = TransformResult(start, end, 0, 0, 0, 0, 0, 0.0)
-    day = start
-    while day <= end:
-        result = transform(settings, day, source=source, engine=engine)
-        total += result
-        if on_date is not None:
-            on_date(day, result)
-        day += dt.timedelta(days=1)
-    return total
 
 
 def _as_rejected(rows: pl.DataFrame) -> pl.DataFrame:
@@ -303,40 +265,3 @@ def _differs(enriched: pl.DataFrame, stored: pl.DataFrame) -> pl.Series:
         far = (new - old).abs() > UNCHANGED_REL_TOL * pl.max_horizontal(new.abs(), old.abs())
         differs |= new.is_null().ne(old.is_null()) | far.fill_null(False)
     return joined.select(differs.alias("differs")).to_series()
-
-
-def run_command(
-    settings: Settings,
-    run_date: dt.date | None,
-    start: dt.date | None,
-    end: dt.date | None,
-    *,
-    engine: str | None,
-    source: str,
-    console: Console,
-) -> TransformResult:
-    """``fdp transform``: one date or a range, with a progress bar and a summary."""
-    from rich.progress import Progress
-
-    if run_date is not None and start is None and end is None:
-        first, last = run_date, run_date
-    elif run_date is None and start is not None and end is not None:
-        first, last = start, end
-    else:
-        raise ConfigError("give --date D, or --start A and --end B")
-    chosen = get_engine(engine or settings.engine)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("transform", total=(last - first).days + 1)
-
-        def advance(day: dt.date, result: TransformResult) -> None:
-            progress.update(task, advance=1, description=f"transform {day}")
-
-        total = transform_range(
-            settings, first, last, source=source, engine=chosen, on_date=advance
-        )
-    console.print(
-        f"transform {first}..{last}: rows in {total.rows_in:,}, rejected {total.rejected:,},"
-        f" written {total.rows_written:,}, partitions replaced {total.partitions_replaced:,},"
-        f" changed keys {total.changed_keys:,} in {total.duration_s:.1f} s"
-    )
-    return total

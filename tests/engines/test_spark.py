@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
-from bars import cleansed_frame, land, random_bars
+from bars import cleansed_frame, land, random_bars, unvalidated
 from fdp import lake
 from fdp.calendar import sessions
 from fdp.config import Settings
@@ -81,7 +81,10 @@ def land_all(settings: Settings) -> None:
 
 def run_all(settings: Settings, engine: Engine) -> list[TransformResult]:
     land_all(settings)
-    return [transform(settings, day, engine=engine, now=NOW) for day in [HISTORY[-1], *DAILY]]
+    return [
+        transform(settings, day, gate=unvalidated(settings, day), engine=engine, now=NOW)
+        for day in [HISTORY[-1], *DAILY]
+    ]
 
 
 def curated(settings: Settings) -> pl.DataFrame:
@@ -147,7 +150,13 @@ def test_day_by_day_runs_give_the_oracle_and_the_polars_rows(
 def test_rerunning_a_date_changes_nothing(engine: Engine, engine_lake: Settings) -> None:
     root = Path(engine_lake.data_dir)
     before = digests(root)
-    again = transform(engine_lake, DAILY[-1], engine=engine, now=NOW + dt.timedelta(days=1))
+    again = transform(
+        engine_lake,
+        DAILY[-1],
+        gate=unvalidated(engine_lake, DAILY[-1]),
+        engine=engine,
+        now=NOW + dt.timedelta(days=1),
+    )
     assert digests(root) == before
     assert (again.rows_written, again.partitions_replaced) == (0, 0)
 
@@ -237,11 +246,27 @@ def test_the_spark_schema_is_derived_from_the_records() -> None:
 
 
 def job_arguments(tmp_path: Path) -> tuple[list[str], Path]:
-    """The job's path arguments over a source landed by ``land_all``, and its target."""
+    """The job's arguments over a source landed by ``land_all`` (admitted by an explicit
+    override: these tests are about the job's mechanics), and its target."""
     source = Settings(data_dir=str(tmp_path / "source"))
     land_all(source)
     target = tmp_path / "target"
-    return ["--source-path", source.data_dir, "--target-path", str(target)], target
+    paths = ["--source-path", source.data_dir, "--target-path", str(target)]
+    return [*paths, "--override-gate", "test of the job's mechanics"], target
+
+
+@pytest.mark.spark
+def test_the_spark_job_refuses_a_batch_without_a_passing_validation(
+    spark: Any, tmp_path: Path
+) -> None:
+    from fdp.engines import spark_job
+    from fdp.quality import GateRefusedError
+
+    args, target = job_arguments(tmp_path)
+    without_override = args[: args.index("--override-gate")]
+    with pytest.raises(GateRefusedError, match="no validation"):
+        spark_job.main([*without_override, "--date", str(HISTORY[-1])], spark)
+    assert not (target / "curated" / "stock_prices").exists()
 
 
 @pytest.mark.spark

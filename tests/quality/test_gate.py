@@ -90,8 +90,8 @@ def test_rerun_replaces_own_rows_and_keeps_other_sources(settings: Settings) -> 
 def test_cli_exit_status(settings: Settings) -> None:
     runner = CliRunner()
     missing = runner.invoke(main, ["validate", "--date", "2024-03-01"])
-    assert missing.exit_code == 1
-    assert "row_count_in_bounds" in missing.output
+    assert missing.exit_code == 2
+    assert "no raw batch for ingest_date=2024-03-01" in missing.output
     _land(settings, _big())
     ok = runner.invoke(main, ["validate", "--date", "2024-03-01", "--source", "simulator"])
     assert ok.exit_code == 0, ok.output

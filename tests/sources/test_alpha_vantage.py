@@ -521,7 +521,7 @@ def test_cli_ingest_reports_each_symbol_and_fails_on_any_failure(
     assert "AAPL" in ok.stdout
     assert "MSFT" in ok.stdout
     assert bad.exit_code == 1, bad.output
-    assert "failed: 1 of 2: NOPE" in bad.stderr
+    assert "1 symbol(s) failed: NOPE: Alpha Vantage rejected" in bad.stderr
     assert "NOPE" in bad.stdout
     assert KEY not in ok.output + bad.output
     objects = RawZone(Settings()).json_objects("alpha_vantage", DAY)
@@ -536,7 +536,7 @@ def test_cli_ingest_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch) -> None
     assert no_key.exit_code == 2
     assert "FDP_ALPHAVANTAGE_API_KEY" in no_key.stderr
     assert bad_ticker.exit_code == 2
-    assert "B@D" in bad_ticker.stderr
+    assert "b@d" in bad_ticker.stderr
 
 
 # --- AWS: Secrets Manager and s3:// through moto's server mode (a LOCAL STAND-IN for AWS) ---

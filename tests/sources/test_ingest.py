@@ -21,7 +21,7 @@ def test_parse_symbols_normalises_and_rejects_bad_tickers() -> None:
     assert parse_symbols(" aapl,MSFT,,aapl ,brk.b") == ["AAPL", "MSFT", "BRK.B"]
     with pytest.raises(ConfigError, match="no symbols"):
         parse_symbols(" , ")
-    with pytest.raises(ConfigError, match=r"\['A B'\]"):
+    with pytest.raises(ConfigError, match=r"\['a b'\]"):
         parse_symbols("AAPL,a b")
 
 

@@ -41,8 +41,9 @@ from fdp.engines._spark import (
 )
 from fdp.errors import ConfigError
 from fdp.indicators import INDICATOR_COLUMNS
+from fdp.quality.gate import Gate
 from fdp.records import CleansedRecord, EnrichedStockRecord, StockRecord
-from fdp.rejected import read_rejected, superseded_rejects, write_rejected
+from fdp.rejected import superseded_rejects, write_rejected
 from fdp.sources import SOURCES
 from fdp.sources.landing import RawZone
 from fdp.sources.vendor_json import parse_daily
@@ -82,6 +83,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--source", choices=SOURCES, default="simulator")
     parser.add_argument("--chunk-rows", type=int, help="rows per chunk of a long series")
     parser.add_argument("--master", help="Spark master (default: spark-submit's or Glue's)")
+    parser.add_argument(
+        "--override-gate", metavar="REASON", help="transform batches whose quality gate failed"
+    )
     args, _ = parser.parse_known_args(argv)
     if (args.date is None) == (args.start is None or args.end is None):
         raise ConfigError("give --date D, or --start A and --end B")
@@ -99,7 +103,10 @@ def main(argv: Sequence[str] | None = None, session: SparkSession | None = None)
     spark = session or build_session(args.master)
     engine = SparkEngine(spark, chunk_rows=args.chunk_rows)
     source, target = Settings(data_dir=args.source_path), Settings(data_dir=args.target_path)
-    results = [run_date(engine, source, target, day, args.source) for day in run_dates(args)]
+    results = [
+        run_date(engine, source, target, day, args.source, override_gate=args.override_gate)
+        for day in run_dates(args)
+    ]
     for r in results:
         print(
             f"{r.run_date}: rows in {r.rows_in}, rejected {r.rejected}, written"
@@ -109,18 +116,25 @@ def main(argv: Sequence[str] | None = None, session: SparkSession | None = None)
 
 
 def run_date(
-    engine: SparkEngine, source: Settings, target: Settings, day: dt.date, source_name: str
+    engine: SparkEngine,
+    source: Settings,
+    target: Settings,
+    day: dt.date,
+    source_name: str,
+    *,
+    override_gate: str | None = None,
 ) -> JobResult:
-    """Bring the target lake up to date with the raw batch of (``source_name``, ``day``)."""
+    """Bring the target lake up to date with the raw batch of (``source_name``, ``day``),
+    which must have passed its quality gate (validated where the raw zone is)."""
     from pyspark.sql import functions as sf
 
     spark = engine.session
     raw = read_raw(spark, source, source_name, day)
     if raw is None:
         return JobResult(day, 0, 0, 0, 0)
-    raw = _without_quality_rejects(
-        spark, raw, read_rejected(source, day, "quality", source=source_name)
-    ).persist()
+    gate = Gate(source, source_name, day, override=override_gate)
+    admitted = gate.admit(RawZone(source).fingerprint(source_name, day))
+    raw = _without_quality_rejects(spark, raw, admitted.rejected).persist()
     rows_in = raw.count()
     engine.size_shuffle(rows_in)
     cleansed = cleanse_df(raw).persist()

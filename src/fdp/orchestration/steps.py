@@ -13,7 +13,6 @@ from typing import Any
 
 from fdp import pipeline
 from fdp.config import Settings
-from fdp.orchestration.glue import run_glue_transform
 from fdp.orchestration.notify import post_slack, success_text
 from fdp.orchestration.policy import run_with_policy
 from fdp.orchestration.schedule import session_or_none
@@ -73,10 +72,8 @@ def _stage(stage: Stage, settings: Settings, day: dt.date, params: Mapping[str, 
         symbols = [s.strip() for s in str(params.get("symbols") or "").split(",") if s.strip()]
         return pipeline.ingest(settings, day, source=source, symbols=symbols or None)
     if stage == "transform" and params.get("engine") == "glue":
-        run = run_glue_transform(
-            str(params["glue_job_name"]), day, source, region=settings.aws_region
-        )
-        return TaskResult("transform", day, details={"glue_run_id": run["Id"]})
+        job = str(params["glue_job_name"])
+        return pipeline.transform_on_glue(settings, day, source=source, job_name=job)
     if stage in ("validate", "transform"):
         return pipeline.TASKS[stage](settings, day, source=source)
     return pipeline.TASKS[stage](settings, day)

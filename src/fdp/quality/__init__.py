@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
+from fdp.quality.errors import GateRefusedError, QualityGateError
 from fdp.quality.report import ExpectationResult, ValidationReport
-from fdp.quality.runner import QualityGateError, Validation, run_gate, validate_batch
+from fdp.quality.runner import Validation, run_gate, validate_batch
 from fdp.quality.suite import default_suite_path, load_suite
 from fdp.rejected import accepted_rows
 
 __all__ = [
     "ExpectationResult",
+    "GateRefusedError",
     "QualityGateError",
     "Validation",
     "ValidationReport",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from fdp.config import Settings
@@ -51,6 +51,9 @@ class ValidationReport:
     expectations: list[ExpectationResult] = field(default_factory=list)
     json_url: str | None = None
     html_url: str | None = None
+    fingerprint: str = ""
+    """The raw batch's fingerprint (``RawBatch.fingerprint``): the transform takes exactly the
+    batch that was validated, or validates again."""
 
     @property
     def success(self) -> bool:
@@ -89,14 +92,13 @@ def report_dir(settings: Settings, source: str, ingest_date: dt.date) -> str:
 def write_reports(settings: Settings, report: ValidationReport) -> tuple[str, str]:
     """Write the JSON and HTML reports of ``report``; return their URLs."""
     fs, root = filesystem(report_dir(settings, report.source, report.ingest_date))
-    urls = []
-    for name, body in (
-        ("validation.json", json.dumps(report.to_dict(), indent=2).encode()),
-        ("validation.html", render_html(report).encode()),
-    ):
-        put_bytes(fs, f"{root}/{name}", body)
-        urls.append(str(fs.unstrip_protocol(f"{root}/{name}")))
-    return urls[0], urls[1]
+    json_url, html_url = (
+        str(fs.unstrip_protocol(f"{root}/validation.{kind}")) for kind in ("json", "html")
+    )
+    located = replace(report, json_url=json_url, html_url=html_url)
+    put_bytes(fs, f"{root}/validation.html", render_html(located).encode())
+    put_bytes(fs, f"{root}/validation.json", json.dumps(located.to_dict(), indent=2).encode())
+    return json_url, html_url
 
 
 def load_report(settings: Settings, source: str, ingest_date: dt.date) -> ValidationReport | None:
@@ -127,6 +129,7 @@ def load_report(settings: Settings, source: str, ingest_date: dt.date) -> Valida
         expectations=expectations,
         json_url=raw.get("json_url"),
         html_url=raw.get("html_url"),
+        fingerprint=raw.get("fingerprint", ""),
     )
 
 

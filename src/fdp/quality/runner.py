@@ -17,6 +17,7 @@ import polars as pl
 
 from fdp.config import Engine, Settings
 from fdp.errors import ConfigError, TerminalError
+from fdp.quality.errors import QualityGateError
 from fdp.quality.report import KEYS_IN_REPORT, ExpectationResult, ValidationReport, write_reports
 from fdp.quality.suite import Rule, load_suite, read_rules, suite_parameters
 from fdp.records import Frame, StockRecord
@@ -25,32 +26,6 @@ from fdp.sources.landing import RawZone
 
 _STRINGS = ("symbol", "timestamp", "source_file")
 _RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
-
-
-class QualityGateError(TerminalError):
-    """The batch broke at least one rule beyond its tolerance; ``report`` says which."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        self.report = report
-        lines = [
-            f"quality gate failed for source={report.source} ingest_date={report.ingest_date}:"
-            f" {len(report.failures)} of {report.evaluated_count} rules failed"
-        ]
-        for r in report.failures:
-            count = "" if r.unexpected_count is None else f"{r.unexpected_count} unexpected"
-            pct = "" if r.unexpected_percent is None else f" ({r.unexpected_percent:.4g}%"
-            pct += "" if not pct else (f", mostly {r.mostly})" if r.mostly else ")")
-            seen = r.observed_value if r.unexpected_count is None else None
-            keys = ", ".join(f"{s} {d}" for s, d in r.failing_keys[:10])
-            more = (r.unexpected_count or 0) - min(10, len(r.failing_keys))
-            keys += f" (+{more} more)" if keys and more > 0 else ""
-            detail = "; ".join(
-                x for x in (count + pct, f"observed {seen}" if seen else "", keys) if x
-            )
-            lines.append(f"  - {r.rule} [{r.description}]: {detail}")
-        if report.html_url:
-            lines.append(f"  report: {report.html_url}")
-        super().__init__("\n".join(lines))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,15 +109,17 @@ def run_gate(
     Writes only the rejected-rows store and the reports, then raises ``QualityGateError``
     if any rule failed beyond its tolerance. Safe to re-run: both are replaced whole.
     """
-    zone = RawZone(settings)
-    batch = zone.read_batch(source, ingest_date)
+    raw = RawZone(settings).read(source, ingest_date)
     engine = engine or settings.engine
     if engine == "spark" and spark is None:
         spark = spark_session()
-    done = validate_batch(batch, source=source, ingest_date=ingest_date, engine=engine, spark=spark)
+    done = validate_batch(
+        raw.rows, source=source, ingest_date=ingest_date, engine=engine, spark=spark
+    )
     write_rejected(settings, "quality", ingest_date, done.rejected, source=source)
-    json_url, html_url = write_reports(settings, done.report)
-    report = replace(done.report, json_url=json_url, html_url=html_url)
+    validated = replace(done.report, fingerprint=raw.fingerprint)
+    json_url, html_url = write_reports(settings, validated)
+    report = replace(validated, json_url=json_url, html_url=html_url)
     if not report.success:
         raise QualityGateError(report)
     return report

@@ -34,13 +34,13 @@ class IngestOutcome:
 def parse_symbols(text: str) -> list[str]:
     """``"aapl, MSFT"`` -> ``["AAPL", "MSFT"]``, duplicates dropped; a bad ticker is a
     ``ConfigError`` naming it."""
-    symbols = list(dict.fromkeys(s.strip().upper() for s in text.split(",") if s.strip()))
-    if not symbols:
+    given = [s.strip() for s in text.split(",") if s.strip()]
+    if not given:
         raise ConfigError("no symbols given: pass --symbols AAPL,MSFT,...")
-    bad = [s for s in symbols if not TICKER_RE.match(s)]
+    bad = [s for s in given if not TICKER_RE.match(s.upper())]
     if bad:
         raise ConfigError(f"invalid ticker(s) {bad}: expected {TICKER_RE.pattern}")
-    return symbols
+    return list(dict.fromkeys(s.upper() for s in given))
 
 
 def ingest(

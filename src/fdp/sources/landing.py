@@ -1,10 +1,5 @@
-"""The raw zone: vendor bytes exactly as received, one object per (source, date, symbol).
-
-Layout (the one place it is defined)::
-
-    raw/source=<source>/ingest_date=<YYYY-MM-DD>/symbol=<SYM>.json       the bytes
-    raw/source=<source>/ingest_date=<YYYY-MM-DD>/symbol=<SYM>.meta.json  fetch time, url, sha256
-    raw/source=<source>/ingest_date=<YYYY-MM-DD>/part-<NNNNN>.parquet    bulk bars (simulator)
+"""The raw zone: vendor bytes exactly as received, one object per (source, date, symbol), in
+the layout of ``fdp.sources.layout``.
 
 Landing the same key again replaces only that object, atomically (write aside, then
 rename; a single PUT on object stores). Nothing else is ever modified or deleted. Landing
@@ -16,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,11 +24,10 @@ from fdp.config import Settings
 from fdp.errors import ConfigError
 from fdp.records import TICKER_RE, Frame, StockRecord
 from fdp.redaction import redact
-from fdp.sources import SOURCES
+from fdp.sources.layout import RAW, batch_relpath, is_data_object
 from fdp.sources.vendor_json import parse_daily
 from fdp.storage import filesystem, parquet_bytes, put_bytes
 
-RAW = "raw"
 READERS = 4
 """Bulk Parquet parts read at a time."""
 
@@ -60,9 +55,7 @@ class RawZone:
         self.fs, self.root = filesystem(settings.path(RAW), settings)
 
     def batch_dir(self, source: str, ingest_date: dt.date) -> str:
-        if source not in SOURCES:
-            raise ConfigError(f"unknown source {source!r}; expected one of {SOURCES}")
-        return f"{self.root}/source={source}/ingest_date={ingest_date.isoformat()}"
+        return f"{self.root}/{batch_relpath(source, ingest_date)}"
 
     def object_path(self, source: str, ingest_date: dt.date, symbol: str) -> str:
         if not TICKER_RE.match(symbol):
@@ -133,39 +126,52 @@ class RawZone:
 
     def json_objects(self, source: str, ingest_date: dt.date) -> list[str]:
         """Paths of the JSON objects of one batch, sorted (metadata files excluded)."""
-        return sorted(
-            p
-            for p in self._list(self.batch_dir(source, ingest_date))
-            if p.endswith(".json") and not p.endswith(".meta.json")
-        )
+        objects = self._list(self.batch_dir(source, ingest_date))
+        return sorted(p for p in objects if p.endswith(".json") and is_data_object(_name(p)))
 
     def parquet_objects(self, source: str, ingest_date: dt.date) -> list[str]:
-        return sorted(
-            p for p in self._list(self.batch_dir(source, ingest_date)) if p.endswith(".parquet")
-        )
+        objects = self._list(self.batch_dir(source, ingest_date))
+        return sorted(p for p in objects if p.endswith(".parquet") and is_data_object(_name(p)))
 
     def read_batch(self, source: str, ingest_date: dt.date) -> Frame[StockRecord]:
         """Every bar landed for (source, date), parsed into ``StockRecord``s."""
-        frames = [
-            parse_daily(
-                self.fs.cat_file(p),
-                source_file=self.uri(p),
-                ingest_date=ingest_date,
-            ).df
-            for p in self.json_objects(source, ingest_date)
-        ]
+        return self.read(source, ingest_date).rows
+
+    def read(self, source: str, ingest_date: dt.date) -> RawBatch:
+        """Every bar landed for (source, date), and the fingerprint of the bytes they were
+        parsed from (so a check of the fingerprint covers exactly what was read)."""
+        digests: dict[str, str] = {}
+        frames = []
+        for path in self.json_objects(source, ingest_date):
+            data = self.fs.cat_file(path)
+            digests[_name(path)] = hashlib.sha256(data).hexdigest()
+            frames.append(parse_daily(data, source_file=self.uri(path), ingest_date=ingest_date).df)
         # Parts are read side by side: one part alone keeps a single core busy.
         with ThreadPoolExecutor(max_workers=READERS) as pool:
-            frames += pool.map(self._read_parquet, self.parquet_objects(source, ingest_date))
+            for path, digest, rows in pool.map(
+                self._read_parquet, self.parquet_objects(source, ingest_date)
+            ):
+                digests[_name(path)] = digest
+                frames.append(rows)
+        fingerprint = batch_fingerprint(digests)
         if not frames:
-            return Frame.empty(StockRecord)
-        return Frame(StockRecord, pl.concat(frames), origin=self.batch_dir(source, ingest_date))
+            return RawBatch(Frame.empty(StockRecord), fingerprint)
+        origin = self.batch_dir(source, ingest_date)
+        return RawBatch(Frame(StockRecord, pl.concat(frames), origin=origin), fingerprint)
 
-    def _read_parquet(self, path: str) -> pl.DataFrame:
+    def fingerprint(self, source: str, ingest_date: dt.date) -> str:
+        """The batch's fingerprint without parsing it (``read`` computes the same)."""
+        paths = self.json_objects(source, ingest_date) + self.parquet_objects(source, ingest_date)
+        with ThreadPoolExecutor(max_workers=READERS) as pool:
+            digests = pool.map(lambda p: hashlib.sha256(self.fs.cat_file(p)).hexdigest(), paths)
+            return batch_fingerprint(dict(zip(map(_name, paths), digests, strict=True)))
+
+    def _read_parquet(self, path: str) -> tuple[str, str, pl.DataFrame]:
         # Polars' own reader: several times faster than pyarrow's plus a conversion.
-        with self.fs.open(path, "rb") as handle:
-            rows = pl.read_parquet(handle)
-        return Frame(StockRecord, rows, origin=self.uri(path)).df
+        data = self.fs.cat_file(path)
+        rows = pl.read_parquet(io.BytesIO(data))
+        digest = hashlib.sha256(data).hexdigest()
+        return path, digest, Frame(StockRecord, rows, origin=self.uri(path)).df
 
     def _list(self, directory: str) -> list[str]:
         if not self.fs.exists(directory):
@@ -178,6 +184,25 @@ class RawZone:
 
     def _put(self, path: str, data: bytes) -> None:
         put_bytes(self.fs, path, data)
+
+
+@dataclass(frozen=True, slots=True)
+class RawBatch:
+    """A raw batch as read: its bars, and the fingerprint of the objects they came from."""
+
+    rows: Frame[StockRecord]
+    fingerprint: str
+
+
+def batch_fingerprint(digests: dict[str, str]) -> str:
+    """sha256 over a batch's (object name, object sha256) pairs, in name order: it changes
+    when any object is added, removed or altered, and not when the data directory moves."""
+    text = "\n".join(f"{name} {digest}" for name, digest in sorted(digests.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
 
 
 def _meta_path(object_path: str) -> str:

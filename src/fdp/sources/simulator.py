@@ -29,8 +29,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from rich.console import Console
-from rich.table import Table
 
 from fdp.calendar import last_sessions, next_sessions, session_array
 from fdp.config import Settings
@@ -46,7 +44,6 @@ from fdp.sources.symbols import (
     validate_ticker,
 )
 from fdp.sources.symbols import preset as get_preset
-from fdp.sources.symbols import universe as synthetic_universe
 from fdp.sources.vendor_json import encode_daily_adjusted
 
 SOURCE = "simulator"
@@ -557,62 +554,3 @@ def _dividend_days(seed: int, names: Sequence[str], dates: np.ndarray) -> np.nda
     prev = np.concatenate([dates[:1] - np.timedelta64(1, "D"), dates[:-1]])
     days: np.ndarray = (dates[None, :] >= target) & (prev[None, :] < target)
     return days
-
-
-def generate_command(
-    settings: Settings,
-    *,
-    preset: str | None,
-    symbols: str | None,
-    universe: int | None,
-    start: dt.date | None,
-    end: dt.date | None,
-    days: int | None,
-    seed: int | None,
-    regime: str,
-    correlation: str | None,
-    params_file: str | None,
-    fmt: str,
-    output: str | None,
-    ingest_date: dt.date | None,
-    console: Console,
-) -> SimulationSummary:
-    """``fdp generate``: resolve the command's choices, land the bars, print a summary."""
-    if symbols is not None and universe is not None:
-        raise ConfigError("give --symbols or --universe, not both")
-    tickers = [s.strip() for s in symbols.split(",")] if symbols is not None else None
-    if universe is not None:
-        tickers = synthetic_universe(universe)
-    first, last = window(preset_name=preset, start=start, end=end, days=days)
-    summary = land_simulated(
-        settings,
-        start=first,
-        end=last,
-        ingest_date=ingest_date or last,
-        symbols=tickers,
-        preset=preset,
-        seed=seed,
-        fmt=fmt,
-        regime=regime,
-        correlation=correlation,
-        params_file=params_file,
-        output=output,
-    )
-    print_summary(summary, console)
-    return summary
-
-
-def print_summary(summary: SimulationSummary, console: Console, limit: int = 20) -> None:
-    table = Table(title=f"simulated {summary.start} to {summary.end}")
-    for name in ("symbol", "first close", "last close"):
-        table.add_column(name, justify="left" if name == "symbol" else "right")
-    for symbol, (first, last) in list(summary.closes.items())[:limit]:
-        table.add_row(symbol, *(f"{c:,.4f}" if c is not None else "-" for c in (first, last)))
-    if len(summary.closes) > limit:
-        table.add_row(f"... {len(summary.closes) - limit} more", "", "")
-    console.print(table)
-    console.print(
-        f"symbols {summary.symbols}  sessions {summary.sessions}  rows {summary.rows:,}"
-        f"  files written {len(summary.files)}"
-        + (f"  ({summary.files[0].rsplit('/', 1)[0]})" if summary.files else "")
-    )

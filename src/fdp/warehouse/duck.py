@@ -44,7 +44,14 @@ def path_of(url: str) -> Path:
     """The database file of a ``duckdb:///abs/path.duckdb`` URL."""
     if not url.startswith(PREFIX) or len(url) == len(PREFIX):
         raise ConfigError(f"DuckDB warehouse URL must look like duckdb:///abs/path.duckdb: {url}")
-    return Path("/" + url[len(PREFIX) :].lstrip("/"))
+    path = Path("/" + url[len(PREFIX) :].lstrip("/"))
+    if "?" in str(path):
+        # DuckDB reads "?" as the start of URL options: its WAL would go to another file.
+        raise ConfigError(
+            f"DuckDB cannot keep a warehouse at a path holding '?': {path}",
+            hint="set FDP_WAREHOUSE_URL (or FDP_DATA_DIR) to a path without '?'",
+        )
+    return path
 
 
 def _transient(exc: duckdb.Error) -> bool:

@@ -38,6 +38,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         lambda d: [sql.create_pipeline_runs(d), sql.create_dq_results(d)],
     ),
     Migration(4, "fact_stock_prices.ingest_date", lambda d: [sql.add_fact_column(d, _INGEST_DATE)]),
+    Migration(
+        5,
+        "pipeline_runs.details",
+        lambda d: [sql.add_column(sql.PIPELINE_RUNS, "details", d.text)],
+    ),
 )
 
 

@@ -18,7 +18,7 @@ from fdp.warehouse.base import Session, Warehouse
 
 @dataclass(frozen=True, slots=True)
 class PipelineRun:
-    """One task run; ``error`` is a message already free of secrets."""
+    """One task run; ``error`` and ``details`` are already free of secrets."""
 
     stage: str
     run_date: dt.date
@@ -31,6 +31,9 @@ class PipelineRun:
     rows_rejected: int | None = None
     duration_s: float | None = None
     error: str | None = None
+    details: str | None = None
+    """JSON: the run's options (source, engine, an overridden gate) and, on failure, the
+    error's class and where it happened (file, symbol, date, field, hint)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,7 +156,12 @@ def create_fact(d: Dialect, columns: Sequence[Column] = EnrichedStockRecord.colu
 def add_fact_column(d: Dialect, column: Column) -> str:
     """A column added after the table was created: nullable, as rows loaded before it have
     no value (the loader always supplies one)."""
-    return f"ALTER TABLE {FACT} ADD COLUMN {column.name} {d.sql_type(column.arrow_type)}"
+    return add_column(FACT, column.name, d.sql_type(column.arrow_type))
+
+
+def add_column(table: str, name: str, sql_type: str) -> str:
+    """A nullable column added to ``table``."""
+    return f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"
 
 
 def create_migrations(d: Dialect) -> str:
@@ -312,6 +317,7 @@ PIPELINE_RUN_COLUMNS = (
     "started_at",
     "finished_at",
     "error",
+    "details",
 )
 
 
