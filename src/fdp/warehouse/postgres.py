@@ -176,11 +176,12 @@ class PostgresWarehouse(Warehouse):
         try:
             con.read_only = True
             with con.transaction(force_rollback=True):
-                con.execute(
-                    "SELECT set_config('statement_timeout', %s, true),"
-                    " set_config('standard_conforming_strings', 'on', true)",
-                    [str(round(timeout_s * 1000)) if timeout_s else "0"],
-                )
+                con.execute("SET LOCAL standard_conforming_strings = on")
+                if timeout_s:
+                    con.execute(
+                        "SELECT set_config('statement_timeout', %s, true)",
+                        [str(round(timeout_s * 1000))],
+                    )
                 names = _prepared_columns(con, sql)
                 stream = cast(Generator[Any, None, None], con.cursor().stream(sql))
                 try:
