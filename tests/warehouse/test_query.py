@@ -32,7 +32,7 @@ from wh_helpers import make_rows
 
 from fdp.cli import main
 from fdp.config import Settings
-from fdp.errors import ConfigError, TerminalError
+from fdp.errors import ConfigError, FdpError, TerminalError
 from fdp.records import EnrichedStockRecord, Frame
 from fdp.warehouse import (
     PipelineRun,
@@ -708,36 +708,52 @@ def test_lower_layer_duckdb_settings_stop_single_statements(duck: Target, statem
 
 
 @pytest.mark.postgres
-def test_lower_layer_postgres_refuses_several_statements_and_writes(pg_target: Target) -> None:
-    """Past sqlglot, the server refuses a second statement (prepared statement) and every
-    write (READ ONLY transaction, rolled back)."""
+def test_lower_layer_postgres_refuses_statements_writes_and_server_files(pg_target: Target) -> None:
+    """Past sqlglot: the server refuses a second statement (prepared statement), a statement
+    without result columns before it runs (described), writes (READ ONLY transaction, rolled
+    back) and, this connection being a superuser's, server files and programs (the statement
+    runs as pg_read_all_data)."""
     before = fingerprint(pg_target)
     warehouse = connect(pg_target.url)
     for sql, reason in [
         ("select 1; commit; drop table dim_symbol", "multiple commands"),
-        ("drop table dim_symbol", "read-only transaction"),
+        ("drop table dim_symbol", "returns no rows"),
+        ("copy dim_symbol to '@OUT@/dim.csv'", "returns no rows"),
+        ("copy (select 1) to program 'touch @OUT@/pwned'", "returns no rows"),
+        ("select * into stolen from dim_symbol", "returns no rows"),
+        ("delete from dim_symbol returning *", "read-only transaction"),
         ("with d as (delete from schema_migrations returning *) select * from d", "read-only"),
-        ("select * into stolen from dim_symbol", "read-only transaction"),
         ("select * from dim_symbol for update", "read-only transaction"),
         ("select set_config('transaction_read_only', 'off', true)", "read-write mode"),
+        ("select pg_read_file('/etc/hostname')", "permission denied"),
+        ("select lo_export(@LO@, '@OUT@/lo.bin')", "permission denied"),
+        ("select set_config('log_statement', 'all', true)", "permission denied"),
     ]:
-        with pytest.raises(TerminalError, match=reason):
-            warehouse.query(sql)
+        with pytest.raises(FdpError, match=reason):
+            warehouse.query(pg_target.fill(sql))
     assert fingerprint(pg_target) == before
 
 
 @pytest.mark.postgres
-def test_lower_layer_postgres_read_only_transaction_lets_lo_export_write_a_file(
+def test_lower_layer_postgres_read_only_transaction_alone_lets_a_superuser_write_a_file(
     pg_target: Target,
 ) -> None:
-    """For a superuser connection (as here) a READ ONLY transaction does not stop lo_export
-    writing a server file: the function check is the wall that does."""
+    """Why the runner drops to pg_read_all_data, and why the check refuses lo_export: a bare
+    READ ONLY transaction of a superuser still writes server files."""
+    import psycopg
+
     exported = pg_target.out / "exported.bin"
     sql = f"select lo_export({pg_target.lo}, '{exported}')"
     with pytest.raises(ConfigError, match=r"lo_export\(\) reaches files"):
         check(sql, "postgres")
-    try:
+    with pytest.raises(TerminalError, match="permission denied for function lo_export"):
         connect(pg_target.url).query(sql)
+    assert not exported.exists()
+    try:
+        with psycopg.connect(pg_target.url) as con:
+            con.read_only = True
+            with con.transaction(force_rollback=True):
+                con.execute(sql)
         assert exported.read_bytes() == b"large object secret"
     finally:
         exported.unlink(missing_ok=True)

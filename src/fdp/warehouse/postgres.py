@@ -24,13 +24,15 @@ from urllib.parse import urlsplit
 import polars as pl
 import pyarrow as pa
 
-from fdp.errors import MissingDependencyError, TerminalError, TransientError
+from fdp.errors import ConfigError, MissingDependencyError, TerminalError, TransientError
 from fdp.records import EnrichedStockRecord, in_key_order
 from fdp.warehouse import pgbinary
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
 from fdp.warehouse.sql import FACT, POSTGRES, STAGE
 
 CONNECT_TIMEOUT_S = 5
+READ_ALL_DATA_SINCE = 140000
+"""The server version that has the predefined role ``pg_read_all_data``."""
 ENCODED_AHEAD = 4
 """Chunks encoded ahead of the one being sent: enough to ride out a slow chunk, few enough
 that a server slower than the encoder does not make the whole batch sit in memory."""
@@ -163,12 +165,17 @@ class PostgresWarehouse(Warehouse):
             con.close()
 
     def query(self, sql: str, limit: int | None = None, timeout_s: float | None = None) -> pa.Table:
-        """The server prepares ``sql`` first (it refuses several commands in one prepared
-        statement), then streams it row by row in a READ ONLY transaction that is always rolled
-        back, under ``statement_timeout``; rows stop being read at ``limit`` (the rest of the
-        statement is cancelled). A READ ONLY transaction alone does not stop ``lo_export``
-        writing a server file or ``pg_read_file`` reading one: ``fdp.warehouse.query.check``
-        refuses those calls before this runs."""
+        """The server prepares ``sql`` (it refuses several commands in one prepared statement)
+        and describes it: a statement without result columns (COPY, DDL, SET ...) is refused
+        before it runs. A query runs in a READ ONLY transaction that is always rolled back,
+        under ``statement_timeout``, streamed row by row: rows stop being read at ``limit``
+        (the rest of the statement is cancelled).
+
+        A READ ONLY transaction alone lets a superuser's ``COPY ... TO`` a file or program,
+        ``lo_export`` or ``pg_read_file`` through: a superuser connection therefore runs the
+        statement as the predefined role ``pg_read_all_data`` (PostgreSQL 14+), which may read
+        every table and nothing on the server's disk. Only ``set_config('role', ...)`` in the
+        statement itself could undo that, and ``fdp.warehouse.query.check`` refuses it."""
         from fdp.warehouse.query import arrow, failed, timed_out
 
         con = self._connect()
@@ -182,7 +189,15 @@ class PostgresWarehouse(Warehouse):
                         "SELECT set_config('statement_timeout', %s, true)",
                         [str(round(timeout_s * 1000))],
                     )
+                superuser = con.info.parameter_status("is_superuser") == "on"
+                if superuser and con.info.server_version >= READ_ALL_DATA_SINCE:
+                    con.execute("SET LOCAL ROLE pg_read_all_data")
                 names = _prepared_columns(con, sql)
+                if not names:
+                    raise ConfigError(
+                        "query refused by PostgreSQL: the statement returns no rows, it is not "
+                        "a query"
+                    )
                 stream = cast(Generator[Any, None, None], con.cursor().stream(sql))
                 try:
                     rows = list(islice(stream, limit))

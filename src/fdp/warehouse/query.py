@@ -10,15 +10,19 @@ Two walls, so a gap in one is not a write:
    (``query_to_xml``, ``query()``), and text the databases may read differently from sqlglot
    (nested comments, ``U&`` escapes, NUL characters).
 2. ``Warehouse.query`` (each destination's read-only runner) makes the database refuse too:
-   PostgreSQL prepares the statement (the server refuses several commands in one) and runs it in
-   a READ ONLY transaction that is always rolled back, under a statement timeout; DuckDB's own
-   parser must find one SELECT or EXPLAIN, on a file opened read-only with external access off
-   and the configuration locked; Redshift runs it in a READ ONLY transaction, rolled back.
+   PostgreSQL prepares the statement (the server refuses several commands in one), refuses one
+   without result columns before it runs, and runs it in a READ ONLY transaction that is always
+   rolled back, under a statement timeout, as ``pg_read_all_data`` when connected as a
+   superuser (no server files or programs); DuckDB's own parser must find one SELECT or
+   EXPLAIN, on a file opened read-only with external access off and the configuration locked;
+   Redshift runs it in a READ ONLY transaction, rolled back.
 
-Neither wall alone is enough: a READ ONLY transaction lets ``lo_export`` write a server file and
-``pg_read_file`` read one (the function check stops them), and DuckDB always lets a statement
-attach its own database file, so ``ATTACH ':memory:'; USE ...; DETACH ...; ATTACH <file>
-(READ_WRITE); DROP ...`` drops tables despite every setting (the one-statement checks stop it).
+Neither wall alone is enough. A superuser's READ ONLY transaction still lets ``COPY ... TO``
+a file or program, ``lo_export`` and ``pg_read_file`` through (the role and the check stop
+them), ``set_config('role', ...)`` inside the statement would undo the role (the check refuses
+it); DuckDB always lets a statement attach its own database file, so ``ATTACH ':memory:' ...;
+USE ...; DETACH ...; ATTACH <file> (READ_WRITE); DROP ...`` drops tables despite every setting
+(both one-statement checks stop it).
 
 Only the rows to print (plus one, to know whether there are more) leave the database.
 """
