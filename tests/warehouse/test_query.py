@@ -525,6 +525,17 @@ def test_explain_of_a_select_shows_its_plan(target: Target) -> None:
     assert "fact_stock_prices" in text.lower()
 
 
+def test_describe_is_a_read_on_duckdb_only(target: Target) -> None:
+    """DuckDB runs DESCRIBE as a SELECT of the catalog; PostgreSQL has no DESCRIBE."""
+    result = fdp_query(target, "describe dim_symbol")
+    if target.kind == "duckdb":
+        assert result.exit_code == 0, result.output
+        assert "updated_at" in result.stdout
+    else:
+        assert result.exit_code == 2, result.output
+        assert "DESCRIBE is not a query" in result.stderr
+
+
 def test_cli_prints_the_rows_and_says_whether_there_are_more(target: Target) -> None:
     few = fdp_query(
         target, "select symbol from fact_stock_prices order by symbol, trade_date", "--limit", "5"
