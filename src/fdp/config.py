@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     warehouse_retry_base_s: float = Field(
         0.5, ge=0, description="first backoff delay; doubles per attempt, capped at 30 s"
     )
+    query_timeout_s: float = Field(
+        60.0, gt=0, description="longest an `fdp query` statement may run before it is cancelled"
+    )
     seed: int = 42
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="symbols a run covers (comma-separated); the demo preset's when empty"

@@ -1,4 +1,4 @@
-"""``fdp query``: a quick, read-only look at the warehouse."""
+"""``fdp query``: a quick, read-only look at the warehouse (``fdp.warehouse.query``)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,33 @@ from fdp.cli.main import settings
 @click.option("--warehouse", help="warehouse URL (default: FDP_WAREHOUSE_URL)")
 @click.option("--limit", default=50, show_default=True, help="rows to print")
 def query(sql: str, warehouse: str | None, limit: int) -> None:
-    """Run one read-only SQL statement on the warehouse and print the rows as a table."""
+    """Run one read-only query (SELECT, WITH, VALUES, EXPLAIN) and print its first rows.
+
+    Anything that could write, lock, or reach files, the network or server state is refused
+    (exit 2) before it reaches the warehouse; a failing query exits 1. FDP_QUERY_TIMEOUT_S
+    (60) cancels a long one.
+    """
     from fdp.warehouse.connect import connect
+    from fdp.warehouse.query import run
 
     config = settings(warehouse_url=warehouse)
-    result = connect(config.warehouse_url, config).query(sql)
-    rows = (row.values() for row in result.slice(0, limit).to_pylist())
-    output.say(output.table("", result.column_names, rows))
-    if result.num_rows > limit:
-        output.say(f"({result.num_rows:,} rows, first {limit} shown)")
+    rows = run(connect(config.warehouse_url, config), sql, limit, config.query_timeout_s)
+    names = [_printable(name) for name in rows.table.column_names]
+    values = zip(*(column.to_pylist() for column in rows.table.columns), strict=True)
+    output.say(output.table("", names, ([_printable(v) for v in row] for row in values)))
+    n = rows.table.num_rows
+    if rows.more:
+        output.say(f"first {n:,} rows shown; the result has more (raise --limit to see them)")
+    else:
+        output.say(f"{n:,} row{'' if n == 1 else 's'}")
+
+
+def _printable(value: object) -> str:
+    """``value`` as text with control characters (terminal escapes, carriage returns) shown
+    escaped: a value cannot move the cursor or recolour the terminal. Line breaks and tabs
+    are kept (plans span lines)."""
+    text = "" if value is None else str(value)
+    return "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 COMMANDS = (query,)

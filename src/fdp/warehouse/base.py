@@ -94,8 +94,10 @@ class Warehouse(ABC):
         when the block ends and rolls back if it raises."""
 
     @abstractmethod
-    def query(self, sql: str) -> pa.Table:
-        """Run one read-only statement and return its rows."""
+    def query(self, sql: str, limit: int | None = None, timeout_s: float | None = None) -> pa.Table:
+        """The first ``limit`` rows (all when None) of one read statement, run read-only and
+        cancelled after ``timeout_s``. The database's own wall of ``fdp query``: callers
+        taking statements from people check them first (``fdp.warehouse.query.run``)."""
 
     def run(self, work: Callable[[Session], T]) -> T:
         """``work`` in one transaction, retried whole while the failure is transient."""

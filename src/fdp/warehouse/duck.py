@@ -23,6 +23,14 @@ from fdp.warehouse.base import Retry, Session, Warehouse, retry
 from fdp.warehouse.sql import DUCKDB, STAGE
 
 PREFIX = "duckdb:///"
+READ_ONLY_SETTINGS = (
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+)
+"""Applied before a query's statement, in this order (the lock last)."""
+BATCH_ROWS = 65_536
 _WRITERS: dict[Path, threading.Lock] = {}
 _WRITERS_GUARD = threading.Lock()
 
@@ -140,9 +148,78 @@ class DuckDBWarehouse(Warehouse):
         finally:
             con.close()
 
-    def query(self, sql: str) -> pa.Table:
+    def read_only_connection(self) -> duckdb.DuckDBPyConnection:
+        """The connection ``query`` runs on: the file opened read-only, no file, network or
+        extension access beyond it, and a configuration no statement can change back."""
         con = self._connect(read_only=True)
-        try:
-            return con.sql(sql).to_arrow_table()
-        finally:
-            con.close()
+        for setting in READ_ONLY_SETTINGS:
+            con.execute(setting)
+        return con
+
+    def query(self, sql: str, limit: int | None = None, timeout_s: float | None = None) -> pa.Table:
+        """DuckDB's own parser must find one SELECT (DESCRIBE, SHOW and SUMMARIZE are SELECTs
+        to it) or EXPLAIN: the settings of ``read_only_connection`` alone do not stop a series
+        of statements that re-attaches this file read-write (DuckDB always lets a connection
+        open its own file). Batches are pulled until ``limit`` rows, so a large result is
+        never whole in memory; ``timeout_s`` interrupts the statement. In one process, queries
+        and loads of a file take turns: DuckDB keeps one instance per file, whose
+        configuration a query locks."""
+        from fdp.warehouse.query import failed, timed_out
+
+        statement = _one_read_statement(sql, self.where)
+        with _writer_lock(self.path):
+            con = self.read_only_connection()
+            cancelled = threading.Event()
+
+            def cancel() -> None:
+                cancelled.set()
+                con.interrupt()
+
+            timer = threading.Timer(timeout_s, cancel) if timeout_s else None
+            try:
+                if timer:
+                    timer.start()
+                return _first_rows(con.sql(statement), limit)
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                if cancelled.is_set():
+                    raise timed_out(self.where, timeout_s) from None
+                raise failed(self.where, str(exc)) from None
+            finally:
+                if timer:
+                    timer.cancel()
+                con.close()
+
+
+def _one_read_statement(sql: str, where: str) -> duckdb.Statement:
+    """``sql`` as DuckDB's own parser reads it, if that is one SELECT or EXPLAIN."""
+    from fdp.warehouse.query import failed
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise failed(where, str(exc)) from None
+    kinds = [s.type.name for s in statements]
+    if kinds not in (["SELECT"], ["EXPLAIN"]):
+        raise ConfigError(
+            "query refused by DuckDB: one SELECT or EXPLAIN only, not "
+            f"{' + '.join(kinds) or 'nothing'}"
+        )
+    return statements[0]
+
+
+def _first_rows(relation: duckdb.DuckDBPyRelation, limit: int | None) -> pa.Table:
+    """The first ``limit`` rows (all when None), pulled batch by batch."""
+    reader = relation.to_arrow_reader(min(limit or BATCH_ROWS, BATCH_ROWS))
+    try:
+        batches: list[pa.RecordBatch] = []
+        rows = 0
+        while limit is None or rows < limit:
+            try:
+                batches.append(reader.read_next_batch())
+            except StopIteration:
+                break
+            rows += batches[-1].num_rows
+        table = pa.Table.from_batches(batches, reader.schema)
+    finally:
+        reader.close()
+    return table if limit is None else table.slice(0, limit)

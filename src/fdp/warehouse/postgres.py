@@ -14,22 +14,25 @@ deadlock or lose rows.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from itertools import islice
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import polars as pl
 import pyarrow as pa
 
-from fdp.errors import MissingDependencyError, TerminalError, TransientError
+from fdp.errors import ConfigError, MissingDependencyError, TerminalError, TransientError
 from fdp.records import EnrichedStockRecord, in_key_order
 from fdp.warehouse import pgbinary
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
 from fdp.warehouse.sql import FACT, POSTGRES, STAGE
 
 CONNECT_TIMEOUT_S = 5
+READ_ALL_DATA_SINCE = 140000
+"""The server version that has the predefined role ``pg_read_all_data``."""
 ENCODED_AHEAD = 4
 """Chunks encoded ahead of the one being sent: enough to ride out a slow chunk, few enough
 that a server slower than the encoder does not make the whole batch sit in memory."""
@@ -37,6 +40,7 @@ that a server slower than the encoder does not make the whole batch sit in memor
 try:
     import psycopg
     from psycopg import errors as pg_errors
+    from psycopg import pq
 except ImportError as exc:  # pragma: no cover - the postgres extra is missing
     raise MissingDependencyError("psycopg", "postgres") from exc
 
@@ -81,14 +85,6 @@ class _PgSession(Session):
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return self.con.execute(sql, params or None).fetchall()
-        except psycopg.Error as exc:
-            raise self._wrap(exc) from exc
-
-    def rows(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """The column names and rows of one statement."""
-        try:
-            cur = self.con.execute(sql)
-            return [d.name for d in cur.description or ()], cur.fetchall()
         except psycopg.Error as exc:
             raise self._wrap(exc) from exc
 
@@ -168,7 +164,65 @@ class PostgresWarehouse(Warehouse):
         finally:
             con.close()
 
-    def query(self, sql: str) -> pa.Table:
-        with self._session() as session:
-            names, rows = session.rows(sql)
-        return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+    def query(self, sql: str, limit: int | None = None, timeout_s: float | None = None) -> pa.Table:
+        """The server prepares ``sql`` (it refuses several commands in one prepared statement)
+        and describes it: a statement without result columns (COPY, DDL, SET ...) is refused
+        before it runs. A query runs in a READ ONLY transaction that is always rolled back,
+        under ``statement_timeout``, streamed row by row: rows stop being read at ``limit``
+        (the rest of the statement is cancelled).
+
+        A READ ONLY transaction alone lets a superuser's ``COPY ... TO`` a file or program,
+        ``lo_export`` or ``pg_read_file`` through: a superuser connection therefore runs the
+        statement as the predefined role ``pg_read_all_data`` (PostgreSQL 14+), which may read
+        every table and nothing on the server's disk. Only ``set_config('role', ...)`` in the
+        statement itself could undo that, and ``fdp.warehouse.query.check`` refuses it."""
+        from fdp.warehouse.query import arrow, failed, timed_out
+
+        con = self._connect()
+        where = f"{self._host}/{self._database}"
+        try:
+            con.read_only = True
+            with con.transaction(force_rollback=True):
+                con.execute("SET LOCAL standard_conforming_strings = on")
+                if timeout_s:
+                    con.execute(
+                        "SELECT set_config('statement_timeout', %s, true)",
+                        [str(round(timeout_s * 1000))],
+                    )
+                superuser = con.info.parameter_status("is_superuser") == "on"
+                if superuser and con.info.server_version >= READ_ALL_DATA_SINCE:
+                    con.execute("SET LOCAL ROLE pg_read_all_data")
+                names = _prepared_columns(con, sql)
+                if not names:
+                    raise ConfigError(
+                        "query refused by PostgreSQL: the statement returns no rows, it is not "
+                        "a query"
+                    )
+                stream = cast(Generator[Any, None, None], con.cursor().stream(sql))
+                try:
+                    rows = list(islice(stream, limit))
+                finally:
+                    stream.close()  # cancels the rest of the statement
+        except pg_errors.QueryCanceled:
+            raise timed_out(where, timeout_s) from None
+        except psycopg.Error as exc:
+            text = exc.diag.message_primary or str(exc)
+            text = text.replace(self._password, "***") if self._password else text
+            raise failed(where, text) from None
+        finally:
+            con.close()
+        return arrow(names, rows)
+
+
+def _prepared_columns(con: psycopg.Connection[Any], sql: str) -> list[str]:
+    """The result's column names, duplicates included, from the server's description of
+    ``sql`` prepared as the unnamed statement (nothing runs; a result without rows has them
+    too, which a stream does not report)."""
+    encoding = con.info.encoding
+    prepared = con.pgconn.prepare(b"", sql.encode(encoding))
+    if prepared.status != pq.ExecStatus.COMMAND_OK:
+        raise pg_errors.error_from_result(prepared, encoding=encoding)
+    shape = con.pgconn.describe_prepared(b"")
+    if shape.status != pq.ExecStatus.COMMAND_OK:
+        raise pg_errors.error_from_result(shape, encoding=encoding)
+    return [(shape.fname(i) or b"").decode(encoding) for i in range(shape.nfields)]
