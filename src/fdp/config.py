@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     warehouse_retry_base_s: float = Field(
         0.5, ge=0, description="first backoff delay; doubles per attempt, capped at 30 s"
     )
+    lease_timeout_s: float = Field(
+        300.0, ge=0, description="how long a lake writer waits for the lake's lease, then fails"
+    )
+    lease_ttl_s: float = Field(
+        60.0, gt=0, description="object-store lease life without a heartbeat (a crash's bound)"
+    )
     seed: int = 42
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="symbols a run covers (comma-separated); the demo preset's when empty"

@@ -63,6 +63,7 @@ class TransformResult:
         )
 
 
+@lake.leased("transform")
 def transform(
     settings: Settings,
     run_date: dt.date,
