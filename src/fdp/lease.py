@@ -84,6 +84,8 @@ class Lease(Protocol):
 
 
 class _Taken(Lease, Protocol):
+    me: Holder
+
     def take(self) -> bool:
         """Take the lease if it is free (or expired); say whether it was taken."""
 
@@ -155,7 +157,7 @@ def hold(
 
 def _holder_of(shared: _Shared) -> str:
     taken = shared.taken
-    return taken.holder() if taken is not None else f"another thread of pid {os.getpid()}"
+    return f"{taken.me if taken else f'pid {os.getpid()}'}, in another thread of this process"
 
 
 def _key(url: str) -> str:
