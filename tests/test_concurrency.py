@@ -483,7 +483,11 @@ def test_taking_the_lease_clears_what_killed_writers_left_staged(settings: Setti
     for path in leftovers:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half")
+    partition, manifest, _ = leftovers
     with lake.lease(settings, "next writer"):
-        assert not any(path.exists() for path in leftovers)
+        assert not partition.exists()
         assert not (curated / "_staging").exists()
         assert {p: p.read_bytes() for p in kept} == kept
+    assert manifest.exists()  # cleared by the next run of its date
+    transform(settings, D2)
+    assert not manifest.exists()

@@ -33,6 +33,7 @@ import io
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import polars as pl
@@ -68,6 +69,8 @@ _PARQUET: dict[str, Any] = {
 """How every partition file is written (pyarrow writer options)."""
 
 Partition = tuple[int, int]
+_STAGED = ".*.tmp"
+"""Names of staged files on a local disk (hidden: readers skip them)."""
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -113,13 +116,13 @@ def leased(stage: str) -> Callable[[Stage[P, R]], Stage[P, R]]:
 
 
 def _clear_staged(settings: Settings) -> None:
-    """Remove every staged file under curated/ (hidden ``.*.tmp`` files locally, and Spark's
-    staging directories): called with the lease just taken, so they are a killed run's."""
+    """Remove the partitions' staged files (hidden ``.*.tmp`` files locally) and Spark's
+    staging directories: called with the lease just taken, so they are a killed run's. (A
+    manifest's leftover is cleared by the next run of its date: ``write_changes``.)"""
     fs, root = filesystem(settings.path(CURATED), settings)
     if is_local(fs):
-        for pattern in (f"{TABLE}/year=*/month=*/.*.tmp", f"{CHANGES}/run_date=*/.*.tmp"):
-            for leftover in fs.glob(f"{root}/{pattern}"):
-                fs.rm(leftover)
+        for leftover in Path(root, TABLE).glob(f"year=*/month=*/{_STAGED}"):
+            leftover.unlink(missing_ok=True)
     with contextlib.suppress(FileNotFoundError):
         fs.rm(f"{root}/{STAGING}", recursive=True)
 
@@ -404,6 +407,9 @@ def write_changes(settings: Settings, run_date: dt.date, keys: pl.DataFrame) -> 
     keys.select(KEY).write_parquet(buffer, compression="zstd")
     fs, path = filesystem(changes_url(settings, run_date))
     with lease(settings, f"write changes {run_date}"):
+        if is_local(fs):
+            for leftover in Path(path).parent.glob(_STAGED):
+                leftover.unlink()
         put_bytes(fs, path, buffer.getvalue())
 
 
