@@ -51,6 +51,8 @@ NOW = dt.datetime(2024, 6, 3, 12, tzinfo=dt.UTC)
 ROUNDS = 5
 KEY = list(lake.KEY)
 
+pytestmark = pytest.mark.slow
+
 
 def land_days(settings: Settings, d2_bars: pl.DataFrame | None = None) -> None:
     """The history batch (transformed here) and the batches of D1 and D2 (not yet)."""

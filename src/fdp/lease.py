@@ -136,12 +136,11 @@ def hold(
     if not shared.lock.acquire(timeout=settings.lease_timeout_s):
         raise _busy(url, _holder_of(shared), settings.lease_timeout_s)
     try:
-        outer = shared.taken is None
-        if outer:
+        taken, outer = shared.taken, shared.taken is None
+        if taken is None:
             deadline = started + settings.lease_timeout_s
-            shared.taken = _wait(_lease_for(url, settings, purpose), deadline, settings)
-        taken = shared.taken
-        assert taken is not None
+            lease = _lease_for(url, settings, purpose)
+            taken = shared.taken = _wait(lease, deadline, settings.lease_timeout_s)
         try:
             taken.check()
             if outer and on_take is not None:
@@ -182,13 +181,13 @@ def _lease_for(url: str, settings: Settings, purpose: str) -> _Taken:
     return _LeaseFile(_local_path(url), holder)
 
 
-def _wait(lease: _Taken, deadline: float, settings: Settings) -> _Taken:
+def _wait(lease: _Taken, deadline: float, timeout: float) -> _Taken:
     """Poll ``lease`` with jittered exponential backoff until taken or ``deadline``."""
     delay = POLL_FIRST_S
     while not lease.take():
         left = deadline - time.monotonic()
         if left <= 0:
-            raise _busy(lease.url, lease.holder(), settings.lease_timeout_s)
+            raise _busy(lease.url, lease.holder(), timeout)
         time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
         delay = min(2 * delay, POLL_MAX_S)
     return lease
