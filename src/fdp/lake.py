@@ -73,6 +73,8 @@ _STAGED = ".*.tmp"
 """Names of staged files on a local disk (hidden: readers skip them)."""
 P = ParamSpec("P")
 R = TypeVar("R")
+Stage = Callable[Concatenate[Settings, P], R]
+"""A stage: a function of the settings (and a run date, and so on)."""
 
 
 def table_url(settings: Settings) -> str:
@@ -92,9 +94,6 @@ def lease(settings: Settings, purpose: str) -> contextlib.AbstractContextManager
     """The lake's single-writer lease, for the block (re-entrant: a writer inside a holder's
     block joins it). Taking it clears what killed writers left staged: no live run is writing."""
     return hold(settings.path(CURATED, LEASE), settings, purpose, lambda: _clear_staged(settings))
-
-
-Stage = Callable[Concatenate[Settings, P], R]
 
 
 def leased(stage: str) -> Callable[[Stage[P, R]], Stage[P, R]]:
@@ -409,7 +408,7 @@ def write_changes(settings: Settings, run_date: dt.date, keys: pl.DataFrame) -> 
     with lease(settings, f"write changes {run_date}"):
         if is_local(fs):
             for leftover in Path(path).parent.glob(_STAGED):
-                leftover.unlink()
+                leftover.unlink(missing_ok=True)
         put_bytes(fs, path, buffer.getvalue())
 
 
