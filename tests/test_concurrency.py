@@ -413,7 +413,7 @@ def test_a_killed_writer_on_s3_holds_the_lake_until_its_lease_expires_moto_local
     settings, env = s3_lake
     land_days(settings)
     stuck = tmp_path / "stuck"
-    proc = spawn(STUCK, D1.isoformat(), str(stuck), env=env | {"FDP_LEASE_TTL_S": "1"})
+    proc = spawn(STUCK, D1.isoformat(), str(stuck), env=env | {"FDP_LEASE_TTL_S": "2"})
     wait_for(stuck, proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
