@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     query_timeout_s: float = Field(
         60.0, gt=0, description="longest an `fdp query` statement may run before it is cancelled"
     )
+    lease_timeout_s: float = Field(
+        300.0, ge=0, description="how long a lake writer waits for the lake's lease, then fails"
+    )
+    lease_ttl_s: float = Field(
+        60.0, gt=0, description="object-store lease life without a heartbeat (a crash's bound)"
+    )
     seed: int = 42
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="symbols a run covers (comma-separated); the demo preset's when empty"

@@ -4,6 +4,8 @@ Layout (the one place it is defined)::
 
     curated/stock_prices/year=YYYY/month=MM/part-0.parquet       EnrichedStockRecord rows
     curated/_changes/run_date=YYYY-MM-DD/changes.parquet         keys a run inserted or changed
+    curated/_lease                                               the single writer's lease
+    curated/_staging/RUN/                                        a Spark job's staged files
 
 Each partition is one zstd Parquet file, rows sorted by (symbol, trade_date), small row groups
 so a reader filtering on symbol skips most of a file. ``year`` and ``month`` live only in the
@@ -13,28 +15,41 @@ Athena and Redshift Spectrum readers (DuckDB reads ``month=04`` as text unless g
 hidden name (readers skip names starting with ``.``) and renames it over the old one, so a
 reader sees the old or the new partition, never half of one; on an object store a single PUT
 has the same property. A partition whose rows do not change is never rewritten.
+
+One run writes the lake at a time: every writer holds the lake's lease (``lease``,
+``fdp.lease``) for its whole run, reads included, and so does a load (a publish between its
+read and its commit would let it commit older rows). Staged names are unique per run; what a
+killed run left staged is cleared when the next writer takes the lease, never while another
+run may be using it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
+import inspect
 import io
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import polars as pl
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from fdp.config import Settings
+from fdp.lease import Lease, hold
 from fdp.records import ROW_KEY, EnrichedStockRecord, Frame, check_finite
 from fdp.storage import filesystem, is_local, put_bytes
 
 CURATED = "curated"
 TABLE = "stock_prices"
 CHANGES = "_changes"
+LEASE = "_lease"
+STAGING = "_staging"
 PARTITION_KEYS = ("year", "month")
 FILE_NAME = "part-0.parquet"
 KEY = ROW_KEY
@@ -54,6 +69,12 @@ _PARQUET: dict[str, Any] = {
 """How every partition file is written (pyarrow writer options)."""
 
 Partition = tuple[int, int]
+_STAGED = ".*.tmp"
+"""Names of staged files on a local disk (hidden: readers skip them)."""
+P = ParamSpec("P")
+R = TypeVar("R")
+Stage = Callable[Concatenate[Settings, P], R]
+"""A stage: a function of the settings (and a run date, and so on)."""
 
 
 def table_url(settings: Settings) -> str:
@@ -67,6 +88,42 @@ def partition_url(settings: Settings, partition: Partition) -> str:
 
 def changes_url(settings: Settings, run_date: dt.date) -> str:
     return settings.path(CURATED, CHANGES, f"run_date={run_date.isoformat()}", "changes.parquet")
+
+
+def lease(settings: Settings, purpose: str) -> contextlib.AbstractContextManager[Lease]:
+    """The lake's single-writer lease, for the block (re-entrant: a writer inside a holder's
+    block joins it). Taking it clears what killed writers left staged: no live run is writing."""
+    return hold(settings.path(CURATED, LEASE), settings, purpose, lambda: _clear_staged(settings))
+
+
+def leased(stage: str) -> Callable[[Stage[P, R]], Stage[P, R]]:
+    """Run the decorated stage (its first argument the lake's settings) holding the lake's
+    lease, named for the stage and its ``run_date``."""
+
+    def decorate(run: Stage[P, R]) -> Stage[P, R]:
+        signature = inspect.signature(run)
+
+        @functools.wraps(run)
+        def under_lease(settings: Settings, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            day = signature.bind_partial(settings, *args, **kwargs).arguments.get("run_date")
+            with lease(settings, stage if day is None else f"{stage} {day}"):
+                return run(settings, *args, **kwargs)
+
+        return under_lease
+
+    return decorate
+
+
+def _clear_staged(settings: Settings) -> None:
+    """Remove the partitions' staged files (hidden ``.*.tmp`` files locally) and Spark's
+    staging directories: called with the lease just taken, so they are a killed run's. (A
+    manifest's leftover is cleared by the next run of its date: ``write_changes``.)"""
+    fs, root = filesystem(settings.path(CURATED), settings)
+    if is_local(fs):
+        for leftover in Path(root, TABLE).glob(f"year=*/month=*/{_STAGED}"):
+            leftover.unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        fs.rm(f"{root}/{STAGING}", recursive=True)
 
 
 def file_columns() -> list[str]:
@@ -167,14 +224,26 @@ def upsert(
     ``slices`` come in key order (each sorted by key, each one's symbols after the previous
     one's), so they stream straight into one staged file per partition and the whole batch is
     never held at once. A staged partition that already exists is then merged with its stored
-    rows; each partition is published by a rename (or a single PUT on an object store).
+    rows; each partition is published by a rename (or a single PUT on an object store), only
+    while the lake's lease is still held.
     """
+    with lease(settings, "upsert") as held:
+        return _upsert(settings, held, slices, on_partition)
+
+
+def _upsert(
+    settings: Settings,
+    held: Lease,
+    slices: Iterable[Frame[EnrichedStockRecord]],
+    on_partition: Callable[[Partition], None] | None,
+) -> list[Partition]:
     fs, root = filesystem(table_url(settings))
     existing = set(partitions(settings))
     staged = _stage(fs, root, (check_finite(s, table_url(settings)) for s in slices))
     touched = sorted(staged)
 
     def publish(partition: Partition) -> Partition:
+        held.check()
         target = partition_url(settings, partition)
         new = staged[partition]
         if partition in existing:
@@ -214,9 +283,6 @@ def _stage(
     is handed over only once the previous one is written, so each file gets its rows in order
     and at most two slices are held.
     """
-    if is_local(fs) and fs.exists(root):
-        for stale in fs.glob(f"{root}/year=*/month=*/.{FILE_NAME}.*.tmp"):
-            fs.rm(stale)
     files = _StagedFiles(fs, root)
     try:
         with ThreadPoolExecutor(max_workers=WRITERS) as pool:
@@ -328,8 +394,6 @@ def _replace(fs: AbstractFileSystem, path: str, data: bytes) -> None:
         return
     directory, name = path.rsplit("/", 1)
     fs.makedirs(directory, exist_ok=True)
-    for stale in fs.glob(f"{directory}/.{name}.*.tmp"):
-        fs.rm(stale)
     tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
     fs.pipe_file(tmp, data)
     fs.mv(tmp, path)
@@ -341,7 +405,11 @@ def write_changes(settings: Settings, run_date: dt.date, keys: pl.DataFrame) -> 
     buffer = io.BytesIO()
     keys.select(KEY).write_parquet(buffer, compression="zstd")
     fs, path = filesystem(changes_url(settings, run_date))
-    put_bytes(fs, path, buffer.getvalue())
+    with lease(settings, f"write changes {run_date}"):
+        if is_local(fs):
+            for leftover in Path(path).parent.glob(_STAGED):
+                leftover.unlink(missing_ok=True)
+        put_bytes(fs, path, buffer.getvalue())
 
 
 def changed_keys(settings: Settings, run_date: dt.date) -> pl.DataFrame:

@@ -47,6 +47,7 @@ class TransformResult:
     gate_overridden: bool = False
 
 
+@lake.leased("transform")
 def transform(
     settings: Settings,
     run_date: dt.date,

@@ -59,7 +59,7 @@ from fdp.transform import UNCHANGED_REL_TOL
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-STAGING = "_staging"
+STAGING = lake.STAGING
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +103,11 @@ def main(argv: Sequence[str] | None = None, session: SparkSession | None = None)
     spark = session or build_session(args.master)
     engine = SparkEngine(spark, chunk_rows=args.chunk_rows)
     source, target = Settings(data_dir=args.source_path), Settings(data_dir=args.target_path)
-    results = [
-        run_date(engine, source, target, day, args.source, override_gate=args.override_gate)
-        for day in run_dates(args)
-    ]
+    with lake.lease(target, "spark job"):
+        results = [
+            run_date(engine, source, target, day, args.source, override_gate=args.override_gate)
+            for day in run_dates(args)
+        ]
     for r in results:
         print(
             f"{r.run_date}: rows in {r.rows_in}, rejected {r.rejected}, written"

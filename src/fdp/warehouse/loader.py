@@ -186,6 +186,7 @@ def _add_symbols(warehouse: Warehouse, symbols: set[str]) -> None:
         upsert_symbols(warehouse, [symbol_info(s) for s in sorted(new)])
 
 
+@lake.leased("load")
 def load_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = None) -> LoadResult:
     """Load run ``run_date``'s changed rows (``fdp.pipeline.load`` records the task run)."""
     warehouse = connect(warehouse_url or settings.warehouse_url, settings)
@@ -220,6 +221,7 @@ def load_range(
     return [load_run(settings, day, warehouse_url) for day in run_dates(settings, start, end)]
 
 
+@lake.leased("reconcile")
 def reconcile_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = None) -> int:
     """Check, after the load committed, that the warehouse rows of run ``run_date``'s keys
     equal the lake's (counts and checksum); return the number of rows checked."""
