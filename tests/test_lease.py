@@ -46,7 +46,9 @@ HOLD = textwrap.dedent(
 
     url, ready, release = sys.argv[1:4]
     with hold(url, Settings(), "holder under test"):
-        Path(ready).write_text(str(os.getpid()))
+        # written aside and renamed: the waiting test never reads it half written
+        Path(ready + ".tmp").write_text(str(os.getpid()))
+        Path(ready + ".tmp").rename(ready)
         while not Path(release).exists():
             time.sleep(0.01)
     """
@@ -265,7 +267,9 @@ KILLABLE = textwrap.dedent(
 
     url, ready = sys.argv[1:3]
     with hold(url, Settings(), "killed holder"):
-        Path(ready).write_text(str(os.getpid()))
+        # written aside and renamed: the waiting test never reads it half written
+        Path(ready + ".tmp").write_text(str(os.getpid()))
+        Path(ready + ".tmp").rename(ready)
         time.sleep(600)
     """
 )
