@@ -7,7 +7,9 @@ import datetime as dt
 import polars as pl
 
 from fdp.calendar import sessions
+from fdp.config import Settings
 from fdp.records import Frame, StockRecord
+from fdp.sources.landing import RawZone
 
 INGEST = dt.date(2024, 5, 1)
 """After every bar of the batches below: no bar is dated after its ingest date."""
@@ -56,3 +58,11 @@ def set_value(df: pl.DataFrame, rows: list[int], **values: object) -> pl.DataFra
         pl.when(index).then(pl.lit(v, dtype=df.schema[c])).otherwise(pl.col(c)).alias(c)
         for c, v in values.items()
     )
+
+
+def land_batch(settings: Settings, df: pl.DataFrame, source: str = "simulator") -> None:
+    """Land ``df`` (StockRecord rows) as the one Parquet part of (source, ``INGEST``)."""
+    zone = RawZone(settings)
+    part = f"{zone.batch_dir(source, INGEST)}/part-00000.parquet"
+    df = df.with_columns(source_file=pl.lit(zone.uri(part)))
+    zone.land_parquet(source, INGEST, Frame(StockRecord, df).to_arrow(), 0)

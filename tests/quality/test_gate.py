@@ -9,23 +9,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from quality_bars import INGEST, clean_frame, set_value
+from quality_bars import INGEST, clean_frame, land_batch, set_value
 
 from fdp.cli import main
 from fdp.config import Settings
 from fdp.quality import QualityGateError, run_gate
-from fdp.records import Frame, StockRecord
 from fdp.rejected import read_rejected
-from fdp.sources.landing import RawZone
 
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
-
-
-def _land(settings: Settings, df: pl.DataFrame, source: str = "simulator") -> None:
-    zone = RawZone(settings)
-    part = f"{zone.batch_dir(source, INGEST)}/part-00000.parquet"
-    df = df.with_columns(source_file=pl.lit(zone.uri(part)))
-    zone.land_parquet(source, INGEST, Frame(StockRecord, df).to_arrow(), 0)
 
 
 def _big() -> pl.DataFrame:
@@ -37,7 +28,7 @@ def _tree(root: Path) -> set[str]:
 
 
 def test_passing_gate_writes_reports_and_rejects_tolerated_rows(settings: Settings) -> None:
-    _land(settings, set_value(_big(), [5], high=1.0))
+    land_batch(settings, set_value(_big(), [5], high=1.0))
     report = run_gate(settings, "simulator", INGEST)
     assert report.success
     assert report.rejected_count == 1
@@ -59,7 +50,7 @@ def test_passing_gate_writes_reports_and_rejects_tolerated_rows(settings: Settin
 
 def test_failed_gate_writes_only_reports_and_rejected(settings: Settings) -> None:
     df = set_value(_big(), [3, 4, 5, 6], low=-5.0)
-    _land(settings, df.filter(pl.int_range(pl.len()) != 10))
+    land_batch(settings, df.filter(pl.int_range(pl.len()) != 10))
     with pytest.raises(QualityGateError) as info:
         run_gate(settings, "simulator", INGEST)
     message = str(info.value)
@@ -75,8 +66,8 @@ def test_failed_gate_writes_only_reports_and_rejected(settings: Settings) -> Non
 
 
 def test_rerun_replaces_own_rows_and_keeps_other_sources(settings: Settings) -> None:
-    _land(settings, set_value(_big(), [5], volume=-1), source="alpha_vantage")
-    _land(settings, set_value(_big(), [6], volume=-1))
+    land_batch(settings, set_value(_big(), [5], volume=-1), source="alpha_vantage")
+    land_batch(settings, set_value(_big(), [6], volume=-1))
     run_gate(settings, "alpha_vantage", INGEST)
     run_gate(settings, "simulator", INGEST)
     first = read_rejected(settings, INGEST, "quality").sort("source_file")
@@ -92,7 +83,7 @@ def test_cli_exit_status(settings: Settings) -> None:
     missing = runner.invoke(main, ["validate", "--date", "2024-05-01"])
     assert missing.exit_code == 2
     assert "no raw batch for ingest_date=2024-05-01" in missing.output
-    _land(settings, _big())
+    land_batch(settings, _big())
     ok = runner.invoke(main, ["validate", "--date", "2024-05-01", "--source", "simulator"])
     assert ok.exit_code == 0, ok.output
     assert "PASSED: 23/23 rules" in ok.output

@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from quality_bars import INGEST, clean_frame, set_value
+from quality_bars import INGEST, clean_frame, land_batch, set_value
 
 from fdp import lake, pipeline
 from fdp.cli import main
@@ -20,19 +20,11 @@ from fdp.config import Settings
 from fdp.quality import GateRefusedError, QualityGateError
 from fdp.quality.gate import Gate
 from fdp.quality.report import load_report
-from fdp.records import Frame, StockRecord
 from fdp.rejected import read_rejected
 from fdp.sources.landing import RawZone
 from fdp.transform import transform
 
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
-
-
-def _land(settings: Settings, df: pl.DataFrame, source: str = "simulator") -> None:
-    zone = RawZone(settings)
-    part = f"{zone.batch_dir(source, INGEST)}/part-00000.parquet"
-    df = df.with_columns(source_file=pl.lit(zone.uri(part)))
-    zone.land_parquet(source, INGEST, Frame(StockRecord, df).to_arrow(), 0)
 
 
 def _clean() -> pl.DataFrame:
@@ -60,7 +52,7 @@ def _lake_files(settings: Settings) -> list[Path]:
 def test_an_unvalidated_batch_is_validated_first_and_both_runs_are_recorded(
     settings: Settings,
 ) -> None:
-    _land(settings, set_value(_clean(), [7], high=1.0))
+    land_batch(settings, set_value(_clean(), [7], high=1.0))
     result = pipeline.transform(settings, INGEST)
     report = load_report(settings, "simulator", INGEST)
     assert report is not None
@@ -75,7 +67,7 @@ def test_an_unvalidated_batch_is_validated_first_and_both_runs_are_recorded(
 
 
 def test_a_failed_gate_refuses_the_transform_naming_its_report(settings: Settings) -> None:
-    _land(settings, _failing())
+    land_batch(settings, _failing())
     with pytest.raises(QualityGateError):
         pipeline.validate(settings, INGEST)
     with pytest.raises(GateRefusedError, match="failed its quality gate") as refused:
@@ -94,7 +86,7 @@ def test_a_failed_gate_refuses_the_transform_naming_its_report(settings: Setting
 
 
 def test_an_override_is_explicit_and_recorded(settings: Settings) -> None:
-    _land(settings, _failing())
+    land_batch(settings, _failing())
     cli = CliRunner().invoke(
         main,
         ["transform", "--date", INGEST.isoformat(), "--override-gate", "vendor confirmed it"],
@@ -112,9 +104,9 @@ def test_an_override_is_explicit_and_recorded(settings: Settings) -> None:
 
 
 def test_a_batch_changed_after_its_validation_is_validated_again(settings: Settings) -> None:
-    _land(settings, _clean())
+    land_batch(settings, _clean())
     pipeline.validate(settings, INGEST)
-    _land(settings, _failing())  # the same object, other bytes
+    land_batch(settings, _failing())  # the same object, other bytes
     with pytest.raises(QualityGateError):
         pipeline.transform(settings, INGEST)
     assert not _lake_files(settings)
@@ -124,7 +116,7 @@ def test_a_batch_changed_after_its_validation_is_validated_again(settings: Setti
 
 
 def test_rejected_rows_removed_after_validation_cannot_sneak_in(settings: Settings) -> None:
-    _land(settings, set_value(_clean(), [3], high=1.0))
+    land_batch(settings, set_value(_clean(), [3], high=1.0))
     pipeline.validate(settings, INGEST)
     store = Path(settings.data_dir, "rejected", "stage=quality")
     for path in store.rglob("rejected.parquet"):
@@ -138,14 +130,14 @@ def test_rejected_rows_removed_after_validation_cannot_sneak_in(settings: Settin
 def test_the_transform_stage_itself_refuses_a_batch_it_cannot_validate(
     settings: Settings,
 ) -> None:
-    _land(settings, _clean())
+    land_batch(settings, _clean())
     with pytest.raises(GateRefusedError, match="no validation"):
         transform(settings, INGEST, gate=Gate(settings, "simulator", INGEST))
     assert not _lake_files(settings)
 
 
 def test_stage_commands_typed_alone_record_their_runs(settings: Settings) -> None:
-    _land(settings, _clean())
+    land_batch(settings, _clean())
     runner = CliRunner()
     for args in (["transform"], ["load"]):
         result = runner.invoke(main, [*args, "--date", INGEST.isoformat()])
@@ -164,7 +156,7 @@ def test_stage_commands_typed_alone_record_their_runs(settings: Settings) -> Non
 
 
 def test_the_source_defaults_to_the_only_one_with_a_batch(settings: Settings) -> None:
-    _land(settings, _clean(), source="alpha_vantage")
+    land_batch(settings, _clean(), source="alpha_vantage")
     runner = CliRunner()
     wrong = runner.invoke(
         main, ["transform", "--date", INGEST.isoformat(), "--source", "simulator"]
@@ -175,7 +167,7 @@ def test_the_source_defaults_to_the_only_one_with_a_batch(settings: Settings) ->
     chosen = runner.invoke(main, ["transform", "--date", INGEST.isoformat()])
     assert chosen.exit_code == 0, chosen.output
     assert _runs(settings)["transform"][1]["source"] == "alpha_vantage"
-    _land(settings, _clean(), source="simulator")
+    land_batch(settings, _clean(), source="simulator")
     both = runner.invoke(main, ["validate", "--date", INGEST.isoformat()])
     assert both.exit_code == 2
     assert "several sources" in both.stderr

@@ -11,8 +11,6 @@ import datetime as dt
 from typing import Any, ClassVar, cast
 
 import polars as pl
-import pyarrow as pa
-from great_expectations.core.metric_domain_types import MetricDomainTypes
 from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
 from great_expectations.execution_engine.sparkdf_execution_engine import SparkDFExecutionEngine
 from great_expectations.expectations.expectation import BatchExpectation
@@ -20,6 +18,7 @@ from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
 
 from fdp.calendar import coverage, session_array
+from fdp.quality.domain import pandas_columns, spark_frame
 from fdp.quality.suite import after_ingest, bar_date
 
 METRIC = "table.fdp_missing_sessions"
@@ -104,11 +103,8 @@ class TableMissingSessions(TableMetricProvider):
         metrics: dict[str, Any],
         runtime_configuration: dict[str, Any],
     ) -> dict[str, Any]:
-        df, _, _ = execution_engine.get_compute_domain(
-            domain_kwargs=metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
-        )
         cols = _columns(metric_value_kwargs)
-        keys = pl.DataFrame(pl.from_arrow(pa.Table.from_pandas(df[cols], preserve_index=False)))
+        keys = pandas_columns(execution_engine, metric_domain_kwargs, cols)
         return _summary(missing_sessions(keys, *cols))
 
     @metric_value(engine=SparkDFExecutionEngine)
@@ -120,10 +116,8 @@ class TableMissingSessions(TableMetricProvider):
         metrics: dict[str, Any],
         runtime_configuration: dict[str, Any],
     ) -> dict[str, Any]:
-        df, _, _ = execution_engine.get_compute_domain(
-            domain_kwargs=metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
-        )
         cols = _columns(metric_value_kwargs)
+        df = spark_frame(execution_engine, metric_domain_kwargs)
         keys = pl.DataFrame(pl.from_arrow(df.select(*cols).distinct().toArrow()))
         return _summary(missing_sessions(keys, *cols))
 

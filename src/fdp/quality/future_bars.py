@@ -14,8 +14,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, cast
 
 import polars as pl
-import pyarrow as pa
-from great_expectations.core.metric_domain_types import MetricDomainTypes
 from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
 from great_expectations.execution_engine.sparkdf_execution_engine import SparkDFExecutionEngine
 from great_expectations.expectations.expectation import BatchExpectation
@@ -23,6 +21,7 @@ from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
 from great_expectations.expectations.model_field_types import MostlyField
 
+from fdp.quality.domain import pandas_columns, spark_frame
 from fdp.quality.suite import after_ingest
 
 METRIC = "table.fdp_bars_after_ingest"
@@ -55,11 +54,8 @@ class TableBarsAfterIngest(TableMetricProvider):
         metrics: dict[str, Any],
         runtime_configuration: dict[str, Any],
     ) -> dict[str, int]:
-        df, _, _ = execution_engine.get_compute_domain(
-            domain_kwargs=metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
-        )
         cols = [metric_value_kwargs["date_column"], metric_value_kwargs["ingest_column"]]
-        rows = pl.DataFrame(pl.from_arrow(pa.Table.from_pandas(df[cols], preserve_index=False)))
+        rows = pandas_columns(execution_engine, metric_domain_kwargs, cols)
         return count_after_ingest(rows.with_columns(pl.lit(1).alias(_ROWS)), *cols)
 
     @metric_value(engine=SparkDFExecutionEngine)
@@ -71,11 +67,9 @@ class TableBarsAfterIngest(TableMetricProvider):
         metrics: dict[str, Any],
         runtime_configuration: dict[str, Any],
     ) -> dict[str, int]:
-        df, _, _ = execution_engine.get_compute_domain(
-            domain_kwargs=metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE
-        )
         cols = [metric_value_kwargs["date_column"], metric_value_kwargs["ingest_column"]]
         # Few distinct (date, ingest date) pairs: only they reach the driver, with their counts.
+        df = spark_frame(execution_engine, metric_domain_kwargs)
         pairs = df.groupBy(*cols).count().withColumnRenamed("count", _ROWS)
         return count_after_ingest(pl.DataFrame(pl.from_arrow(pairs.toArrow())), *cols)
 
