@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from fdp.config import Settings
-from fdp.errors import ConfigError, FdpError, TerminalError, TransientError
+from fdp.errors import ConfigError, FdpError, TransientError
 from fdp.redaction import install_log_redaction, redact
 
 if TYPE_CHECKING:
@@ -51,10 +51,6 @@ class TaskResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"run_date": self.run_date.isoformat()}
-
-
-class IngestFailedError(TerminalError):
-    """Some symbols could not be landed; the run must not look successful."""
 
 
 def _error_details(exc: BaseException) -> dict[str, Any]:
@@ -239,6 +235,7 @@ def ingest(
 
     A symbol's failure never stops the others; the run is recorded either way.
     """
+    from fdp.sources.errors import IngestFailedError
     from fdp.sources.ingest import ingest as land
 
     wanted = list(symbols or default_symbols(settings))

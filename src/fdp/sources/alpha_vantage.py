@@ -32,11 +32,18 @@ from fdp.errors import (
     ConfigError,
     DataError,
     MissingDependencyError,
-    TerminalError,
     TransientError,
 )
 from fdp.records import TICKER_RE
 from fdp.redaction import install_log_redaction, redact, register_secret
+from fdp.sources.errors import (
+    DailyQuotaError,
+    InvalidRequestError,
+    PremiumEndpointError,
+    RateLimitError,
+    VendorResponseError,
+    VendorUnavailableError,
+)
 from fdp.sources.ingest import IngestOutcome
 from fdp.sources.landing import LandedObject, RawZone
 from fdp.sources.vendor_json import META_KEY, TIME_SERIES_KEY, parse_daily
@@ -56,30 +63,6 @@ _MAX_RETRY_AFTER_S = 900.0
 _MAX_VENDOR_TEXT = 300
 
 log = logging.getLogger(__name__)
-
-
-class InvalidRequestError(TerminalError):
-    """The vendor rejected the call itself (unknown symbol, bad parameter, HTTP 4xx)."""
-
-
-class PremiumEndpointError(TerminalError):
-    """The function needs a premium key; TIME_SERIES_DAILY is the free-tier equivalent."""
-
-
-class VendorResponseError(DataError):
-    """The answer is not a usable time series: malformed JSON, or the series is missing."""
-
-
-class RateLimitError(TransientError):
-    """The vendor throttled the call (per-minute or burst limit, or HTTP 429)."""
-
-
-class DailyQuotaError(TransientError):
-    """The day's call quota is used up; ``retry_after`` is the time to the next UTC day."""
-
-
-class VendorUnavailableError(TransientError):
-    """No usable answer in time: timeout, network fault or HTTP 5xx."""
 
 
 def resolve_api_key(settings: Settings) -> SecretStr:
