@@ -1,9 +1,9 @@
 """The merge's two paths on a real DuckDB file and a real PostgreSQL.
 
-A batch whose key ranges hold no stored row skips the DELETE and is reconciled over its
-ranges; any other batch replaces the stored rows it carries (PostgreSQL: only those it carries with
-other values) and is reconciled over its keys. Rows the batch
-does not carry, even inside its ranges, must survive either way. The oracle is the batches
+A batch whose key ranges hold no stored row skips the DELETE; any other batch replaces the
+stored rows it carries (PostgreSQL: only those it carries with other values). Either is
+reconciled over its key ranges. Rows the batch does not carry, even inside its ranges, must
+survive either way. The oracle is the batches
 themselves (last one wins per key), read back from the warehouse value for value.
 """
 
@@ -19,10 +19,10 @@ from wh_helpers import expected, fact_rows, make_rows, write_run
 
 from fdp import lake
 from fdp.config import Settings
-from fdp.errors import TerminalError
 from fdp.records import EnrichedStockRecord, Frame
 from fdp.warehouse import connect, load_rows, migrate, read_changes
 from fdp.warehouse.base import Warehouse
+from fdp.warehouse.reconcile import ReconciliationError
 
 DAYS = [dt.date(2024, 1, d) for d in (29, 30, 31)] + [dt.date(2024, 2, d) for d in (1, 2)]
 STORED = make_rows(["AAA", "BBB"], DAYS[:3], seed=20)
@@ -114,7 +114,7 @@ def test_delete_runs_only_when_stored_rows_fall_inside_the_ranges(
 def test_a_warehouse_storing_other_values_fails_reconciliation_and_keeps_its_rows(
     pg_url: str, tmp_path_factory: pytest.TempPathFactory, batch: pl.DataFrame
 ) -> None:
-    """A row trigger changes volumes on their way in: both checksums must see it."""
+    """A row trigger changes volumes on their way in: reconciliation names each such row."""
     warehouse = _pg_warehouse(pg_url, tmp_path_factory)
     _load(warehouse, STORED)
     with psycopg.connect(pg_url) as con:
@@ -127,8 +127,14 @@ def test_a_warehouse_storing_other_values_fails_reconciliation_and_keeps_its_row
             "CREATE TRIGGER nudge BEFORE INSERT ON fact_stock_prices "
             "FOR EACH ROW EXECUTE FUNCTION nudge()"
         )
-    with pytest.raises(TerminalError, match=r"reconciliation failed for batch .*sum\(volume\)"):
+    with pytest.raises(
+        ReconciliationError, match=r"reconciliation failed for batch .*changed"
+    ) as e:
         _load(warehouse, batch)
+    nudged = batch.filter(pl.col("trade_date") >= dt.date(2024, 1, 31)).select(
+        "symbol", "trade_date"
+    )
+    assert e.value.differences == {"changed": nudged.sort("symbol", "trade_date").rows()}
     assert_frame_equal(fact_rows(pg_url, Settings()), expected(STORED))
 
 
@@ -157,12 +163,12 @@ def test_a_batch_in_many_chunks_loads_whole(wh_settings: Settings) -> None:
 
 
 @pytest.mark.postgres
-def test_a_row_appearing_inside_empty_ranges_sends_the_checksum_to_the_keys(
+def test_a_row_appearing_inside_empty_ranges_fails_the_load_naming_it(
     pg_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """The ranges held no row when checked, yet one appears inside them during the load (a
-    trigger stands in for a writer that ignores the load lock): the ranges then hold more than
-    the batch, so the checksum falls back to the batch's keys, which still match."""
+    trigger stands in for a writer that ignores the load lock): the warehouse would hold a row
+    the lake lacks, so reconciliation names it and the load rolls back."""
     warehouse = _pg_warehouse(pg_url, tmp_path_factory)
     _load(warehouse, STORED)
     gappy = make_rows(["DDD"], [DAYS[0], DAYS[4]], seed=24)
@@ -179,14 +185,11 @@ def test_a_row_appearing_inside_empty_ranges_sends_the_checksum_to_the_keys(
             "CREATE TRIGGER intrude AFTER INSERT ON fact_stock_prices "
             "FOR EACH STATEMENT EXECUTE FUNCTION intrude()"
         )
-    _load(warehouse, gappy)
-    got = fact_rows(pg_url, Settings())
-    assert got.filter(pl.col("symbol") == "DDD")["trade_date"].to_list() == [
-        DAYS[0],
-        DAYS[2],
-        DAYS[4],
-    ]
-    assert_frame_equal(got.filter(pl.col("price_id") != "DDD_20240131"), expected(STORED, gappy))
+    with pytest.raises(ReconciliationError) as caught:
+        _load(warehouse, gappy)
+    assert caught.value.differences == {"extra in warehouse": [("DDD", DAYS[2])]}
+    assert "extra in warehouse 1: DDD 2024-01-31" in str(caught.value)
+    assert_frame_equal(fact_rows(pg_url, Settings()), expected(STORED))
 
 
 @pytest.mark.postgres

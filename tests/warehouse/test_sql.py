@@ -10,10 +10,9 @@ import psycopg
 import pytest
 from wh_helpers import make_rows
 
-from fdp.errors import ConfigError, TerminalError
+from fdp.errors import ConfigError
 from fdp.records import EnrichedStockRecord
 from fdp.warehouse import sql
-from fdp.warehouse.reconcile import checksum_sql, compare, frame_checksum
 from fdp.warehouse.redshift import Target, bind, copy_statement
 
 ROLE = "arn:aws:iam::123456789012:role/fdp-redshift-copy"
@@ -98,18 +97,3 @@ def _insert(
     marks = ", ".join(["%s"] * rows.width)
     with con.cursor() as cur:
         cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows.rows())
-
-
-def test_checksum_catches_one_changed_value_and_names_the_column() -> None:
-    rows = make_rows(["AAA", "BBB"], [dt.date(2024, 1, 2), dt.date(2024, 1, 3)], seed=9)
-    tampered = rows.with_columns(
-        pl.when(pl.col("symbol") == "BBB").then(pl.col("volume") + 1).otherwise(pl.col("volume"))
-    )
-    compare(frame_checksum(rows), frame_checksum(rows), "same")
-    with pytest.raises(TerminalError, match=r"run X: sum\(volume\): lake"):
-        compare(frame_checksum(rows), frame_checksum(tampered), "run X")
-
-
-def test_checksum_query_covers_every_column() -> None:
-    query = checksum_sql()
-    assert all(f"f.{name}" in query for name in EnrichedStockRecord.names())

@@ -65,9 +65,23 @@ class Session(ABC):
     @abstractmethod
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
+    def frame(self, sql: str, schema: pl.Schema, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """The rows of one query as a frame of ``schema`` (values the driver returns as text,
+        such as the Redshift Data API's dates, are parsed)."""
+        rows = self.fetchall(sql, params)
+        found = pl.DataFrame(rows, schema=list(schema), orient="row", infer_schema_length=None)
+        return found.with_columns(
+            pl.col(name).str.to_date()
+            if dtype == pl.Date and found.schema[name] == pl.String
+            # Decimal sums and the like: through Python ints, exact
+            else pl.col(name).cast(dtype)
+            for name, dtype in schema.items()
+        )
+
     @abstractmethod
     def stage(self, rows: pl.DataFrame) -> None:
-        """Bulk-load ``rows`` (EnrichedStockRecord columns, or only the key) into ``sql.STAGE``."""
+        """Bulk-load ``rows`` (EnrichedStockRecord columns, or keys and fingerprints) into
+        ``sql.STAGE``."""
 
     def insert(self, rows: pl.DataFrame) -> None:
         """The merge, step 2: insert ``rows``, whose keys step 1 deleted (from the stage here)."""

@@ -82,6 +82,18 @@ class _DuckSession(Session):
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._run(sql, params).fetchall()
 
+    def frame(self, sql: str, schema: pl.Schema, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """Through Arrow, not Python tuples; columns are named by position, as in ``fetchall``."""
+        try:
+            table = self.con.sql(sql, params=list(params) or None).to_arrow_table()
+        except duckdb.Error as exc:
+            if _transient(exc):
+                raise TransientError(f"DuckDB warehouse {self.where} is busy: {exc}") from exc
+            raise
+        found = pl.from_arrow(table.rename_columns(list(schema)))
+        assert isinstance(found, pl.DataFrame)
+        return found.cast(schema)
+
     def stage(self, rows: pl.DataFrame) -> None:
         """Staging is a view over the rows' Arrow memory: DuckDB scans it without a copy."""
         self.con.register(STAGE, _arrow(rows))

@@ -2,15 +2,21 @@
 
 One transaction per run date: take the load lock and ask whether the fact table holds any row
 inside the batch's key ranges (per symbol, its first and last date, sent as array parameters).
-If not (a backfill, a new day), insert the rows (PostgreSQL: one COPY in key order straight
-into the fact table). If it does, stage the rows, delete the fact rows staged with other
-values and insert the staged rows whose key is then missing: on PostgreSQL a row re-loaded
-unchanged stays as stored, so loading a batch again rewrites nothing (no dead rows, no WAL);
-DuckDB and Redshift delete and insert every key (``sql.Dialect.keeps_unchanged``). Then
-compare the warehouse's checksum of the loaded rows with the lake's, computed meanwhile by
-Polars on another thread, and commit. A crash or a mismatch at any point rolls back to the
-previous rows; re-running a date, or loading overlapping ranges, leaves exactly one row per
-key.
+If not (a backfill, a new day), insert the rows (PostgreSQL: COPY straight into the fact table,
+into an empty one without its primary key, added back after the rows). If it does, replace
+the stored rows of the batch's keys: on PostgreSQL only those stored with another fingerprint
+(the staging table holds keys and the lake's fingerprints, the changed rows' keys come back
+and only those rows are COPY'd), so loading a batch again rewrites nothing (no dead rows, no
+WAL); DuckDB and Redshift delete and insert every key (``sql.Dialect.keeps_unchanged``).
+Then reconcile (``reconcile.check``: per-key fingerprints of every column, the lake's
+computed meanwhile on another thread) and commit. A crash or a mismatch at any point rolls
+back to the previous rows; re-running a date, or loading overlapping ranges, leaves exactly
+one row per key.
+
+A run's rows are read from the lake a slice of months at a time (``Batch``), each slice
+written and fingerprinted before the next is read, so memory follows the slice, not the run.
+Every key of the run's change manifest must be in the lake: one that is not fails the load,
+named.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ import datetime as dt
 import os
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -32,7 +39,7 @@ from fdp.config import Settings
 from fdp.errors import DataError
 from fdp.records import EnrichedStockRecord, Frame
 from fdp.storage import filesystem
-from fdp.warehouse import keys, sql
+from fdp.warehouse import keys, reconcile, sql
 from fdp.warehouse.base import Session, Warehouse
 from fdp.warehouse.connect import connect
 from fdp.warehouse.migrations import migrate
@@ -41,10 +48,13 @@ from fdp.warehouse.observability import (
     symbol_info,
     upsert_symbols,
 )
-from fdp.warehouse.reconcile import checksum_sql, compare, frame_checksum
 
 FAULT_ENV = "FDP_WAREHOUSE_FAULT"
 """Test hook: ``after_delete`` SIGKILLs the loader between the merge's DELETE and INSERT."""
+SLICE_ROWS = 500_000
+"""Rows per slice of a run read from the lake (whole months; a month is one slice at least)."""
+SLICES_AHEAD = 1
+"""Slices read ahead of the one being written: the lake read overlaps the load."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,19 @@ class LoadResult:
     rows: int
     seconds: float
     warehouse: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The rows of one load: their keys (unique), and the rows as slices of whole keys, read
+    when iterated (a retried load iterates again)."""
+
+    keys: pl.DataFrame
+    slices: Callable[[], Iterator[pl.DataFrame]]
+
+    @classmethod
+    def of(cls, rows: pl.DataFrame) -> Batch:
+        return cls(rows.select(keys.KEY), lambda: iter([rows]))
 
 
 def _partition_rows(settings: Settings, partitions: list[lake.Partition]) -> list[int]:
@@ -67,12 +90,15 @@ def _partition_rows(settings: Settings, partitions: list[lake.Partition]) -> lis
         return list(pool.map(count, partitions))
 
 
-def read_changes(settings: Settings, run_date: dt.date) -> Frame[EnrichedStockRecord]:
-    """The current lake rows of the keys run ``run_date`` changed; a run without a manifest
-    is an error here (loading nothing would hide a transform that never ran). One scan of
-    the run's months joined to the keys: 18x faster here than ``lake.changed_rows``. A month
-    whose every row changed (a backfill) is read whole, without the join (a third of the
-    read's time): the lake never drops a key, so as many changed keys as rows are its rows."""
+def lake_batch(settings: Settings, run_date: dt.date) -> Batch:
+    """The current lake rows of the keys run ``run_date`` changed, as a ``Batch``; a run
+    without a manifest is an error here (loading nothing would hide a transform that never
+    ran), and so is a manifest key the lake lacks (named) or holds twice.
+
+    A month is read whole when the manifest names as many of its keys as it holds rows (a
+    backfill: the join on the keys is a third of the read's time), else joined to its keys.
+    Either way its keys must then equal the manifest's: both are sorted, so an element-wise
+    comparison proves it, and only a difference pays for the joins that name the keys."""
     manifest = lake.changes_url(settings, run_date)
     fs, path = filesystem(manifest)
     if not fs.exists(path):
@@ -80,27 +106,61 @@ def read_changes(settings: Settings, run_date: dt.date) -> Frame[EnrichedStockRe
             f"no change manifest for run date {run_date} at {manifest}: run `fdp transform` first"
         )
     changed = lake.changed_keys(settings, run_date)
-    day = pl.col("trade_date")
-    per_month = dict(
-        changed.group_by((day.dt.year() * 100 + day.dt.month()).alias("month")).len().iter_rows()
-    )
-    present = [
-        (y * 100 + m, (y, m)) for y, m in lake.partitions(settings) if y * 100 + m in per_month
-    ]
-    counts = _partition_rows(settings, [p for _, p in present])
-    whole = [code for (code, _), n in zip(present, counts, strict=True) if per_month[code] == n]
-    joined = [code for code in per_month if code not in whole]
-    scan = lake.scan(settings)
-    month = pl.col("year") * 100 + pl.col("month")
-    parts = [scan.filter(month.is_in(whole))] if whole else []
-    if joined:
-        parts.append(
-            scan.filter(month.is_in(joined)).join(
-                changed.lazy(), on=keys.KEY, how="semi", maintain_order="left"
-            )
-        )
-    rows = pl.concat(parts).collect() if parts else Frame.empty(EnrichedStockRecord).df
-    return Frame(EnrichedStockRecord, rows, origin=manifest)
+    keys.check_unique(changed, manifest)
+    day = pl.col(keys.KEY[-1])
+    months = changed.with_columns(
+        day.dt.year().cast(pl.Int32).alias("year"), day.dt.month().cast(pl.Int32).alias("month")
+    ).partition_by("year", "month", as_dict=True, include_key=False)
+    per_month = {(int(y), int(m)): month for (y, m), month in sorted(months.items())}
+    present = [p for p in lake.partitions(settings) if p in per_month]
+    stored = dict(zip(present, _partition_rows(settings, present), strict=True))
+    groups: list[list[lake.Partition]] = [[]]
+    rows = 0
+    for partition, month in per_month.items():
+        if groups[-1] and rows + month.height > SLICE_ROWS:
+            groups.append([])
+            rows = 0
+        groups[-1].append(partition)
+        rows += month.height
+
+    def month_rows(partition: lake.Partition) -> pl.DataFrame:
+        wanted = per_month[partition]
+        if partition not in stored:
+            found = Frame.empty(EnrichedStockRecord).df
+        else:
+            found = lake.read_partition(settings, partition)
+            if stored[partition] != wanted.height:
+                found = found.join(wanted, on=keys.KEY, how="semi", maintain_order="left")
+        return _covering(found, wanted, f"run date {run_date} ({manifest})")
+
+    def slices() -> Iterator[pl.DataFrame]:
+        with ThreadPoolExecutor(2) as pool:
+            ahead: deque[list[Future[pl.DataFrame]]] = deque()
+            for group in groups:
+                ahead.append([pool.submit(month_rows, p) for p in group])
+                if len(ahead) > SLICES_AHEAD:
+                    yield pl.concat([f.result() for f in ahead.popleft()], rechunk=False)
+            while ahead:
+                yield pl.concat([f.result() for f in ahead.popleft()], rechunk=False)
+
+    return Batch(changed, slices)
+
+
+def _covering(found: pl.DataFrame, wanted: pl.DataFrame, what: str) -> pl.DataFrame:
+    """``found`` (a month's lake rows), after checking its keys are exactly ``wanted``'s."""
+    if found.height == wanted.height and found.select(keys.KEY).equals(wanted):
+        return found
+    keys.check_unique(found, what)
+    reconcile.fail(what, missing_in_lake=wanted.join(found, on=keys.KEY, how="anti"))
+    return found.join(wanted, on=keys.KEY, how="semi", maintain_order="left")
+
+
+def read_changes(settings: Settings, run_date: dt.date) -> Frame[EnrichedStockRecord]:
+    """The current lake rows of the keys run ``run_date`` changed, all at once
+    (``lake_batch`` reads them a slice at a time)."""
+    parts = list(lake_batch(settings, run_date).slices())
+    rows = pl.concat(parts, rechunk=False) if parts else Frame.empty(EnrichedStockRecord).df
+    return Frame(EnrichedStockRecord, rows, origin=lake.changes_url(settings, run_date))
 
 
 def _fault_point(name: str) -> None:
@@ -114,68 +174,84 @@ def load_rows(warehouse: Warehouse, rows: Frame[EnrichedStockRecord], what: str)
     the load before it starts."""
     if not len(rows):
         return
+    keys.check_unique(rows.df, what)
+    _load(warehouse, Batch.of(rows.df), what)
+
+
+def _slices(batch: Batch, d: sql.Dialect) -> Iterator[pl.DataFrame]:
+    """The batch a slice at a time; whole where reconciliation reads the staged keys (no key
+    ranges: the stage must hold every key when it runs)."""
+    if d.key_ranges:
+        yield from batch.slices()
+    else:
+        parts = list(batch.slices())
+        yield pl.concat(parts, rechunk=False) if parts else Frame.empty(EnrichedStockRecord).df
+
+
+def _load(warehouse: Warehouse, batch: Batch, what: str) -> None:
     d = warehouse.dialect
-    with ThreadPoolExecutor(1) as pool:
-        expected = pool.submit(frame_checksum, rows.df)
-        keys.check_unique(rows.df, what)
-        ranges = keys.ranges(rows.df) if d.key_ranges else None
+    ranges = keys.ranges(batch.keys) if d.key_ranges else None
+    where = f"{what} in {warehouse.where}"
 
-        def merge(session: Session) -> None:
-            if d.load_lock:
-                session.execute(d.load_lock)
-            for setting in d.load_settings:
-                session.execute(setting)
-            fresh = ranges is not None and not session.fetchall(sql.fact_in_ranges(d), ranges)
-            keep = not fresh and d.keeps_unchanged
-            staged = not (fresh and d.copy_into_fact)
-            if staged:
-                _stage(session, d, rows.df, keys_only=d.copy_into_fact and not keep)
-            if not fresh:
-                delete = sql.delete_changed_staged_keys if keep else sql.delete_staged_keys
-                session.execute(delete())
+    def merge(session: Session) -> None:
+        if d.load_lock:
+            session.execute(d.load_lock)
+        for setting in d.load_settings:
+            session.execute(setting)
+        reconcile.check_port(session, d)
+        fresh = ranges is not None and not session.fetchall(sql.fact_in_ranges(d), ranges)
+        rebuild = fresh and d.rebuild_key_when_empty and not session.fetchall(sql.fact_is_empty())
+        if rebuild:
+            session.execute(sql.drop_fact_key())
+        with ThreadPoolExecutor(1) as hasher:
+            lake_side = [_merge(session, d, part, fresh, hasher) for part in _slices(batch, d)]
+        if rebuild:
+            session.execute(sql.add_fact_key())
+        stands = reconcile.none_stand if fresh else reconcile.all_stand
+        reconcile.check(session, d, pl.concat(lake_side), ranges, where, stands)
+        _unstage(session, d)
+
+    warehouse.run(merge)
+
+
+def _merge(
+    session: Session, d: sql.Dialect, rows: pl.DataFrame, fresh: bool, hasher: ThreadPoolExecutor
+) -> pl.DataFrame:
+    """Write one slice of the batch; return the lake's fingerprints of its rows (computed by
+    ``hasher`` meanwhile, or by the database over the staged rows)."""
+    if d.lake_hash_by != "fdp":
+        _stage(session, d, rows)
+        if not fresh:
+            session.execute(sql.delete_staged_keys())
             _fault_point("after_delete")
-            if keep:
-                session.execute(sql.insert_staged_missing())
-            else:
-                session.insert(rows.df)
-            actual = _checksum(session, d, rows.df, ranges, staged)
-            compare(expected.result(), actual, f"{what} in {warehouse.where}")
-            _unstage(session, d)
+        session.insert(rows)
+        return reconcile.lake_fingerprints(session, d, rows)
+    ours = hasher.submit(reconcile.lake_fingerprints, session, d, rows)
+    if fresh and d.copy_into_fact:
+        session.insert(rows)
+        return ours.result()
+    session.execute(sql.create_fingerprint_stage(d))
+    session.stage(ours.result())
+    session.execute(sql.delete_changed_fingerprints(d))
+    _fault_point("after_delete")
+    key_schema = rows.select(keys.KEY).schema
+    changed = session.frame(sql.staged_keys_missing(), key_schema)
+    session.insert(rows.join(changed, on=keys.KEY, how="semi", maintain_order="left"))
+    session.execute(sql.drop_stage())
+    return ours.result()
 
-        warehouse.run(merge)
 
-
-def _stage(session: Session, d: sql.Dialect, rows: pl.DataFrame, *, keys_only: bool) -> None:
-    """Stage ``rows`` whole, or only their keys (all the DELETE and the checksum join need)."""
+def _stage(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> None:
+    """Stage ``rows`` whole (DuckDB's stage is a view over them, created by ``stage``)."""
     if d is not sql.DUCKDB:
-        session.execute(sql.create_stage(keys_only=keys_only))
-    session.stage(rows.select(keys.KEY) if keys_only else rows)
+        session.execute(sql.create_stage())
+    session.stage(rows)
 
 
 def _unstage(session: Session, d: sql.Dialect) -> None:
     """Drop the staging table ``_stage`` created (DuckDB's stage is a view over the rows)."""
     if d is not sql.DUCKDB:
         session.execute(sql.drop_stage())
-
-
-def _checksum(
-    session: Session,
-    d: sql.Dialect,
-    rows: pl.DataFrame,
-    ranges: list[list[Any]] | None,
-    staged: bool,
-) -> tuple[Any, ...]:
-    """The warehouse's checksum of the loaded rows: over the batch's key ranges when they hold
-    exactly as many rows as the batch (the merge leaves every batch key stored once, so equal
-    counts leave no other row inside them), else over the staged keys (a join on every key:
-    4x the time on 10M rows here)."""
-    if ranges is not None:
-        over_ranges = session.fetchall(checksum_sql(d), ranges)[0]
-        if over_ranges[0] == rows.height:
-            return over_ranges
-    if not staged:
-        _stage(session, d, rows, keys_only=d.copy_into_fact)
-    return session.fetchall(checksum_sql())[0]
 
 
 def _add_symbols(warehouse: Warehouse, symbols: set[str]) -> None:
@@ -190,10 +266,11 @@ def load_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = 
     warehouse = connect(warehouse_url or settings.warehouse_url, settings)
     migrate(warehouse)
     t0 = time.perf_counter()
-    frame = read_changes(settings, run_date)
-    load_rows(warehouse, frame, f"run date {run_date}")
-    _add_symbols(warehouse, set(frame.df["symbol"].unique().to_list()))
-    return LoadResult(run_date, len(frame), time.perf_counter() - t0, warehouse.where)
+    batch = lake_batch(settings, run_date)
+    if batch.keys.height:
+        _load(warehouse, batch, f"run date {run_date}")
+        _add_symbols(warehouse, set(batch.keys["symbol"].unique().to_list()))
+    return LoadResult(run_date, batch.keys.height, time.perf_counter() - t0, warehouse.where)
 
 
 def run_dates(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]:
@@ -221,20 +298,45 @@ def load_range(
 
 def reconcile_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = None) -> int:
     """Check, after the load committed, that the warehouse rows of run ``run_date``'s keys
-    equal the lake's (counts and checksum); return the number of rows checked."""
+    equal the lake's, and that the key ranges hold no row the lake lacks; return the number
+    of rows checked."""
     warehouse = connect(warehouse_url or settings.warehouse_url, settings)
-    rows = read_changes(settings, run_date)
-    if not len(rows):
+    d = warehouse.dialect
+    batch = lake_batch(settings, run_date)
+    if not batch.keys.height:
         return 0
-    expected = frame_checksum(rows.df)
+    ranges = keys.ranges(batch.keys) if d.key_ranges else None
 
     def check(session: Session) -> None:
-        for setting in warehouse.dialect.load_settings:
+        for setting in d.load_settings:
             session.execute(setting)
-        _stage(session, warehouse.dialect, rows.df, keys_only=warehouse.dialect.copy_into_fact)
-        actual = session.fetchall(checksum_sql())[0]
-        _unstage(session, warehouse.dialect)
-        compare(expected, actual, f"run date {run_date} in {warehouse.where}")
+        reconcile.check_port(session, d)
+        lake_side = []
+        for part in _slices(batch, d):
+            if d.lake_hash_by != "fdp":
+                _stage(session, d, part)
+            lake_side.append(reconcile.lake_fingerprints(session, d, part))
+        where = f"run date {run_date} in {warehouse.where}"
+        reconcile.check(session, d, pl.concat(lake_side), ranges, where, _in_lake(settings))
+        _unstage(session, d)
 
     warehouse.run(check)
-    return len(rows)
+    return batch.keys.height
+
+
+def _in_lake(settings: Settings) -> reconcile.Stands:
+    """Of some keys, those the lake holds (rows of other runs may stand in a run's ranges)."""
+
+    def held(wanted: pl.DataFrame) -> pl.DataFrame:
+        day = pl.col(keys.KEY[-1])
+        months = wanted.select(day.dt.year() * 100 + day.dt.month()).to_series().unique()
+        month = pl.col("year") * 100 + pl.col("month")
+        return (
+            lake.scan(settings)
+            .filter(month.is_in(months.implode()))
+            .select(keys.KEY)
+            .join(wanted.lazy(), on=keys.KEY, how="semi")
+            .collect()
+        )
+
+    return held

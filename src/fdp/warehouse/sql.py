@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pyarrow as pa
 
@@ -27,6 +28,18 @@ COLUMNS = EnrichedStockRecord.names()
 LOAD_LOCK_ID = 7_246_315_001
 """PostgreSQL advisory-lock id that serialises fact loads (any constant unique to fdp)."""
 
+FINGERPRINT = "fingerprint"
+"""The column holding a row's fingerprint (a segment's: their sum) in reconciliation queries."""
+SEGMENT_ROWS = "segment_rows"
+ROW_SEED_OFFSET = 1 << 62
+"""PostgreSQL seeds each row's fingerprint with the days from 2000-01-01 to its trade date plus
+this offset. ``hash_record_extended`` is a weighted sum of its values' hashes: with one seed for
+every row, two values swapped between rows of a segment would leave the segment's sum as it
+was. A seed that differs along the segment hashes each row with a different function, so the
+swap shows; the offset keeps the seed from ever being 0 (which would hash 0.0 like NULL)."""
+
+RowHash = Literal["hash_record_extended", "duckdb_hash", "fnv_hash"]
+
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
@@ -39,17 +52,23 @@ class Dialect:
     fact_suffix: str = ""
     fact_primary_key: bool = True
     copy_into_fact: bool = False
-    """Rows whose key ranges hold no stored row are COPY'd straight into the fact table, written
-    once and not to a stage and again; a staging table that only serves the DELETE or the
-    checksum holds just the keys."""
+    """Rows are COPY'd straight into the fact table, written once and never to a staging table
+    (which, if any, holds keys and fingerprints only); else they are staged and inserted from
+    the stage."""
     key_ranges: bool = False
     """The loader passes each batch's key ranges as array parameters: when the fact table holds
-    no row inside them, the DELETE is skipped, and the checksum reads the ranges, not every
-    key, when they hold no other row (``array_params`` dialects only)."""
+    no row inside them, the DELETE is skipped, and reconciliation reads the fact rows inside
+    them, so a row that should not be there is seen too (``array_params`` dialects only)."""
     keeps_unchanged: bool = False
     """A row re-loaded with the values it has stored stays in place, only changed rows are
-    replaced (``delete_changed_staged_keys``; needs row-wise ``IS DISTINCT FROM``, which
-    Redshift lacks): loading a batch again, a retry or an overlapping range, rewrites nothing."""
+    replaced: the staging table holds each row's key and lake fingerprint, the merge deletes
+    the rows stored with another fingerprint (``delete_changed_fingerprints``) and the loader
+    COPYs the rows whose key is then missing. Loading a batch again, a retry or an overlapping
+    range, rewrites nothing (``lake_hash_by="fdp"`` dialects only)."""
+    rebuild_key_when_empty: bool = False
+    """A load into an empty fact table drops the primary key and adds it again after the rows:
+    one sorted build instead of an index insertion per row. The drop locks the table against
+    readers until the load commits: harmless while it holds nothing."""
     load_settings: tuple[str, ...] = ()
     """Statements that tune one load transaction (planning, memory, parallelism: never
     durability)."""
@@ -60,6 +79,13 @@ class Dialect:
     """Arrays are zipped by ``unnest(a, b, ...)`` in FROM (PostgreSQL: unlike set-returning
     functions in a select list, it lets the planner aggregate in parallel workers), else by
     one UNNEST per array in a select list (DuckDB has no multi-array unnest)."""
+    row_hash: RowHash = "fnv_hash"
+    """The database function fingerprinting a row (``row_fingerprint``)."""
+    lake_hash_by: Literal["fdp", "warehouse"] = "warehouse"
+    """Who fingerprints the lake's rows: ``fdp``'s own rewrite of the database's function
+    (``fdp.warehouse.pghash``), or the database engine over the lake rows it was handed for
+    the load (DuckDB: the Arrow rows in process; Redshift: the staging table COPY'd from the
+    lake's Parquet), never over the rows it stored."""
 
     def zipped(self, columns: Sequence[tuple[str, str]]) -> str:
         """A relation ``r`` of rows zipped from one array parameter per (name, SQL type)."""
@@ -104,6 +130,7 @@ DUCKDB = Dialect(
     # Rows need no order in the fact table; keeping it made DuckDB insert each Arrow batch on
     # its own and merge them after: a quarter more CPU for 10M rows read from the lake.
     load_settings=("SET SESSION preserve_insertion_order = false",),
+    row_hash="duckdb_hash",
     # DuckDB's key index made loads 5x slower here (10M rows could not load in 10 s). The key
     # stays unique without it: the loader rejects a batch holding a key twice, deletes the
     # batch's keys before inserting in one transaction, and DuckDB loads never overlap
@@ -118,10 +145,13 @@ POSTGRES = Dialect(
     copy_into_fact=True,
     key_ranges=True,
     keeps_unchanged=True,
+    rebuild_key_when_empty=True,
     array_params=True,
     unnest_in_from=True,
+    row_hash="hash_record_extended",
+    lake_hash_by="fdp",
     load_settings=(
-        # Compiling the checksum's dozens of aggregates took longer (0.5-1 s) than JIT saved.
+        # Compiling the reconciliation's expressions took longer (0.5-1 s) than JIT saved.
         "SET LOCAL jit = off",
         # The merge's hash joins and its staging table stay in memory (up to these sizes)
         # instead of spilling to disk: a third faster for 2M rows here.
@@ -208,11 +238,8 @@ def _same_key(left: str, right: str, key: Sequence[str] = KEY) -> str:
     return " AND ".join(f"{left}.{k} = {right}.{k}" for k in key)
 
 
-def create_stage(keys_only: bool = False) -> str:
-    """A session-private staging table shaped like the fact table, or holding only its key
-    columns (``drop_stage`` ends it)."""
-    if keys_only:
-        return f"CREATE TEMP TABLE {STAGE} AS SELECT {_column_list(KEY)} FROM {FACT} WITH NO DATA"
+def create_stage() -> str:
+    """A session-private staging table shaped like the fact table (``drop_stage`` ends it)."""
     return f"CREATE TEMP TABLE {STAGE} (LIKE {FACT})"
 
 
@@ -225,26 +252,6 @@ def insert_staged() -> str:
     """The merge, step 2: insert the staged rows (unique per key: the loader ensures it)."""
     cols = _column_list(COLUMNS)
     return f"INSERT INTO {FACT} ({cols}) SELECT {cols} FROM {STAGE}"
-
-
-def delete_changed_staged_keys() -> str:
-    """The merge, step 1, where a staged row may equal its stored one: remove only the fact
-    rows staged with other values. A row re-loaded unchanged keeps its stored version, so
-    loading a batch again rewrites nothing (no dead rows, no index churn)."""
-    values = [c for c in COLUMNS if c not in KEY]
-    stored, staged = _column_list(values, f"{FACT}."), _column_list(values, f"{STAGE}.")
-    on = _same_key(FACT, STAGE)
-    return f"DELETE FROM {FACT} USING {STAGE} WHERE {on} AND ({stored}) IS DISTINCT FROM ({staged})"
-
-
-def insert_staged_missing() -> str:
-    """Step 2 after ``delete_changed_staged_keys``: insert the staged rows whose key the fact
-    table no longer (or never) held."""
-    cols = _column_list(COLUMNS)
-    return (
-        f"INSERT INTO {FACT} ({cols}) SELECT {_column_list(COLUMNS, 's.')} FROM {STAGE} AS s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {FACT} AS f WHERE {_same_key('f', 's')})"
-    )
 
 
 def insert_staged_deduplicated() -> str:
@@ -287,13 +294,117 @@ def fact_in_ranges(d: Dialect) -> str:
     return d.params(f"SELECT 1 FROM {_in_ranges(d)} LIMIT 1")
 
 
-def checksum(aggregates: Sequence[str], ranges_in: Dialect | None = None) -> str:
-    """The reconciliation query: ``aggregates`` over the fact rows whose key is staged, or
-    inside the key ranges (parameters in ``ranges_in``'s style)."""
-    if ranges_in is not None:
-        return ranges_in.params(f"SELECT {', '.join(aggregates)} FROM {_in_ranges(ranges_in)}")
-    on = _same_key("f", "s")
-    return f"SELECT {', '.join(aggregates)} FROM {FACT} AS f JOIN {STAGE} AS s ON {on}"
+def fact_is_empty() -> str:
+    """One row if the fact table holds any row at all, else none."""
+    return f"SELECT 1 FROM {FACT} LIMIT 1"
+
+
+FACT_KEY = f"{FACT}_pkey"
+"""The name PostgreSQL gives the fact table's primary key (``create_fact``)."""
+
+
+def drop_fact_key() -> str:
+    return f"ALTER TABLE {FACT} DROP CONSTRAINT {FACT_KEY}"
+
+
+def add_fact_key() -> str:
+    return f"ALTER TABLE {FACT} ADD CONSTRAINT {FACT_KEY} PRIMARY KEY ({_column_list(KEY)})"
+
+
+def row_fingerprint(d: Dialect, alias: str = "f") -> str:
+    """Each row's 64-bit fingerprint over every column of ``alias``, NULLs included.
+
+    ``hash_record_extended``: PostgreSQL >= 14, seeded per row (``ROW_SEED_OFFSET``).
+    ``duckdb_hash``: DuckDB's ``hash`` of the columns in order, hashed again: DuckDB combines a
+    row's values by multiply-and-XOR, and a row hash that is not rehashed could let two values
+    swapped between rows keep a segment's sum (one chance in 2**32 per swap).
+    ``fnv_hash``: Redshift's FNV-1a chained over the columns, each preceded by its NULL flag
+    (text: its byte length, -1 for NULL), so adjacent texts cannot trade bytes."""
+    columns = [f"{alias}.{c.name}" for c in EnrichedStockRecord.columns()]
+    if d.row_hash == "hash_record_extended":
+        last = f"{alias}.{KEY[-1]}"
+        seed = f"(({last} - DATE '2000-01-01') + {ROW_SEED_OFFSET})"
+        return f"hash_record_extended(ROW({', '.join(columns)}), {seed})"
+    if d.row_hash == "duckdb_hash":
+        return f"hash(hash({', '.join(columns)}))"
+    folded = "0"
+    for col, ref in zip(EnrichedStockRecord.columns(), columns, strict=True):
+        if d.sql_type(col.arrow_type) == d.text:
+            flag, value = f"COALESCE(OCTET_LENGTH({ref}), -1)", f"COALESCE({ref}, '')"
+        else:
+            flag = f"CASE WHEN {ref} IS NULL THEN 1 ELSE 0 END"
+            value = f"COALESCE({ref}, {_zero(d.sql_type(col.arrow_type))})"
+        folded = f"FNV_HASH({value}, FNV_HASH({flag}, {folded}))"
+    return folded
+
+
+def _zero(sql_type: str) -> str:
+    """A value of ``sql_type`` standing in for NULL (the NULL flag beside it tells them apart)."""
+    if sql_type == "DATE":
+        return "DATE '2000-01-01'"
+    if sql_type == "TIMESTAMPTZ":
+        return "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+    return "0"
+
+
+def _fingerprinted(d: Dialect, over_ranges: bool) -> str:
+    """The fact rows being reconciled: inside the key ranges (parameters), or of the staged
+    keys."""
+    if over_ranges:
+        return _in_ranges(d)
+    return f"{FACT} AS f JOIN {STAGE} AS s ON {_same_key('f', 's')}"
+
+
+def segment_fingerprints(d: Dialect, over_ranges: bool) -> str:
+    """Per segment (the leading key columns): the rows and the sum of their fingerprints, over
+    the fact rows inside the key ranges or of the staged keys (the sum is exact: PostgreSQL's
+    NUMERIC, DuckDB's HUGEINT)."""
+    group = _column_list(KEY[:-1], "f.")
+    return d.params(
+        f"SELECT {group}, COUNT(*) AS {SEGMENT_ROWS}, SUM({row_fingerprint(d)}) AS {FINGERPRINT} "
+        f"FROM {_fingerprinted(d, over_ranges)} GROUP BY {group}"
+    )
+
+
+def fingerprints(d: Dialect, over_ranges: bool) -> str:
+    """Each fact row's key and fingerprint, inside the key ranges or of the staged keys."""
+    return d.params(
+        f"SELECT {_column_list(KEY, 'f.')}, {row_fingerprint(d)} AS {FINGERPRINT} "
+        f"FROM {_fingerprinted(d, over_ranges)}"
+    )
+
+
+def staged_fingerprints(d: Dialect) -> str:
+    """Each staged (lake) row's key and fingerprint, by the database's own function."""
+    return (
+        f"SELECT {_column_list(KEY, 'f.')}, {row_fingerprint(d)} AS {FINGERPRINT} FROM {STAGE} AS f"
+    )
+
+
+def create_fingerprint_stage(d: Dialect) -> str:
+    """A session-private staging table of keys and the lake's fingerprints of their rows."""
+    types = {c.name: d.sql_type(c.arrow_type) for c in EnrichedStockRecord.columns()}
+    cols = ", ".join(f"{k} {types[k]}" for k in KEY)
+    return f"CREATE TEMP TABLE {STAGE} ({cols}, {FINGERPRINT} BIGINT)"
+
+
+def delete_changed_fingerprints(d: Dialect) -> str:
+    """The merge, step 1, for ``keeps_unchanged`` dialects: remove the fact rows whose stored
+    fingerprint differs from the staged (lake) one. A row re-loaded unchanged keeps its stored
+    version, so loading a batch again rewrites nothing (no dead rows, no index churn)."""
+    return (
+        f"DELETE FROM {FACT} AS f USING {STAGE} AS s WHERE {_same_key('f', 's')} "
+        f"AND {row_fingerprint(d)} <> s.{FINGERPRINT}"
+    )
+
+
+def staged_keys_missing() -> str:
+    """Step 2 after ``delete_changed_fingerprints``: the staged keys the fact table no longer
+    (or never) held, whose rows the loader then inserts."""
+    return (
+        f"SELECT {_column_list(KEY, 's.')} FROM {STAGE} AS s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {FACT} AS f WHERE {_same_key('f', 's')})"
+    )
 
 
 def delete_pipeline_run(d: Dialect) -> str:
