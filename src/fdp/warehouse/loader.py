@@ -2,14 +2,14 @@
 
 One transaction per run date: take the load lock and ask whether the fact table holds any row
 inside the batch's key ranges (per symbol, its first and last date, sent as array parameters).
-If not (a backfill, a new day), insert the rows (PostgreSQL: COPY straight into the fact table,
-into an empty one without its primary key, added back after the rows). If it does, replace
-the stored rows of the batch's keys: on PostgreSQL only those stored with another fingerprint
-(the staging table holds keys and the lake's fingerprints, the changed rows' keys come back
-and only those rows are COPY'd), so loading a batch again rewrites nothing (no dead rows, no
-WAL); DuckDB and Redshift delete and insert every key (``sql.Dialect.keeps_unchanged``).
-Then reconcile (``reconcile.check``: per-key fingerprints of every column, the lake's
-computed meanwhile on another thread) and commit. A crash or a mismatch at any point rolls
+If not (a backfill, a new day), insert the rows (PostgreSQL: COPY straight into the fact
+table; into an empty one without its primary key, added back after the rows) while the lake's
+rows are fingerprinted on another thread, then reconcile. If it does, fingerprint the lake's
+rows first and compare them with the stored ones (``reconcile.compare``: segments, then the
+keys of the segments that differ), delete the changed rows, insert the changed and the missing
+ones, and reconcile the segments written to: a row re-loaded unchanged stays as stored, so
+loading a batch again rewrites nothing (no dead rows, no WAL). Redshift, which takes no key
+ranges, deletes and inserts every key of the batch. A crash or a mismatch at any point rolls
 back to the previous rows; re-running a date, or loading overlapping ranges, leaves exactly
 one row per key.
 
@@ -178,16 +178,6 @@ def load_rows(warehouse: Warehouse, rows: Frame[EnrichedStockRecord], what: str)
     _load(warehouse, Batch.of(rows.df), what)
 
 
-def _slices(batch: Batch, d: sql.Dialect) -> Iterator[pl.DataFrame]:
-    """The batch a slice at a time; whole where reconciliation reads the staged keys (no key
-    ranges: the stage must hold every key when it runs)."""
-    if d.key_ranges:
-        yield from batch.slices()
-    else:
-        parts = list(batch.slices())
-        yield pl.concat(parts, rechunk=False) if parts else Frame.empty(EnrichedStockRecord).df
-
-
 def _load(warehouse: Warehouse, batch: Batch, what: str) -> None:
     d = warehouse.dialect
     ranges = keys.ranges(batch.keys) if d.key_ranges else None
@@ -199,52 +189,96 @@ def _load(warehouse: Warehouse, batch: Batch, what: str) -> None:
         for setting in d.load_settings:
             session.execute(setting)
         reconcile.check_port(session, d)
-        fresh = ranges is not None and not session.fetchall(sql.fact_in_ranges(d), ranges)
-        rebuild = fresh and d.rebuild_key_when_empty and not session.fetchall(sql.fact_is_empty())
-        if rebuild:
-            session.execute(sql.drop_fact_key())
-        with ThreadPoolExecutor(1) as hasher:
-            lake_side = [_merge(session, d, part, fresh, hasher) for part in _slices(batch, d)]
-        if rebuild:
-            session.execute(sql.add_fact_key())
-        stands = reconcile.none_stand if fresh else reconcile.all_stand
-        reconcile.check(session, d, pl.concat(lake_side), ranges, where, stands)
-        _unstage(session, d)
+        if ranges is None:
+            _replace_all(session, d, batch, where)
+        elif session.fetchall(sql.fact_in_ranges(d), ranges):
+            _replace_changed(session, d, batch, ranges, where)
+        else:
+            _insert(session, d, batch, ranges, where)
 
     warehouse.run(merge)
 
 
-def _merge(
-    session: Session, d: sql.Dialect, rows: pl.DataFrame, fresh: bool, hasher: ThreadPoolExecutor
-) -> pl.DataFrame:
-    """Write one slice of the batch; return the lake's fingerprints of its rows (computed by
-    ``hasher`` meanwhile, or by the database over the staged rows)."""
+def _insert(
+    session: Session, d: sql.Dialect, batch: Batch, ranges: keys.Ranges, where: str
+) -> None:
+    """Ranges that hold no row: insert every slice (fingerprinting the lake's rows meanwhile),
+    then reconcile; any row inside the ranges besides the batch's is extra. An empty fact
+    table gets its primary key back after the rows (``rebuild_key_when_empty``)."""
+    rebuild = d.rebuild_key_when_empty and not session.fetchall(sql.fact_is_empty())
+    if rebuild:
+        session.execute(sql.drop_fact_key())
+    lake_side = []
+    with ThreadPoolExecutor(1) as hasher:
+        for rows in batch.slices():
+            if d.lake_hash_by == "fdp":
+                ours = hasher.submit(reconcile.lake_fingerprints, session, d, rows)
+                session.insert(rows)
+                lake_side.append(ours.result())
+            else:
+                session.stage(rows)
+                session.insert(rows)
+                lake_side.append(reconcile.lake_fingerprints(session, d, rows))
+    if rebuild:
+        session.execute(sql.add_fact_key())
+    reconcile.check(session, d, pl.concat(lake_side), ranges, where, reconcile.none_stand)
+
+
+def _replace_changed(
+    session: Session, d: sql.Dialect, batch: Batch, ranges: keys.Ranges, where: str
+) -> None:
+    """Ranges that hold rows: compare the stored rows with the lake's by fingerprint first,
+    delete the changed ones, insert the changed and the missing ones (a second pass over the
+    slices), and reconcile the segments written to (the others were just compared)."""
+    lake_side = pl.concat([_fingerprinted(session, d, rows) for rows in batch.slices()])
+    before = reconcile.compare(session, d, lake_side, ranges)
+    written = pl.concat([before.changed, before.missing])
+    if not written.height:
+        return
+    if before.changed.height:
+        _stage(session, d, before.changed)
+        session.execute(sql.delete_staged_keys())
+        _unstage(session, d)
+        _fault_point("after_delete")
+    for rows in batch.slices():
+        changed = rows.join(written, on=keys.KEY, how="semi", maintain_order="left")
+        if changed.height:
+            if not d.copy_into_fact:
+                session.stage(changed)
+            session.insert(changed)
+    segments = written.select(reconcile.SEGMENT).unique()
+    lake_side = lake_side.join(segments, on=reconcile.SEGMENT, how="semi")
+    reconcile.check(
+        session, d, lake_side, keys.within(ranges, segments), where, reconcile.all_stand
+    )
+
+
+def _fingerprinted(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> pl.DataFrame:
+    """The lake's fingerprints of ``rows``, staged first where the database computes them."""
     if d.lake_hash_by != "fdp":
-        _stage(session, d, rows)
-        if not fresh:
-            session.execute(sql.delete_staged_keys())
-            _fault_point("after_delete")
-        session.insert(rows)
-        return reconcile.lake_fingerprints(session, d, rows)
-    ours = hasher.submit(reconcile.lake_fingerprints, session, d, rows)
-    if fresh and d.copy_into_fact:
-        session.insert(rows)
-        return ours.result()
-    session.execute(sql.create_fingerprint_stage(d))
-    session.stage(ours.result())
-    session.execute(sql.delete_changed_fingerprints(d))
+        session.stage(rows)
+    return reconcile.lake_fingerprints(session, d, rows)
+
+
+def _replace_all(session: Session, d: sql.Dialect, batch: Batch, where: str) -> None:
+    """No key ranges (Redshift): stage the whole batch, delete every stored row of its keys,
+    insert the staged rows and reconcile over the staged keys."""
+    parts = list(batch.slices())
+    rows = pl.concat(parts, rechunk=False) if parts else Frame.empty(EnrichedStockRecord).df
+    _stage(session, d, rows)
+    session.execute(sql.delete_staged_keys())
     _fault_point("after_delete")
-    key_schema = rows.select(keys.KEY).schema
-    changed = session.frame(sql.staged_keys_missing(), key_schema)
-    session.insert(rows.join(changed, on=keys.KEY, how="semi", maintain_order="left"))
-    session.execute(sql.drop_stage())
-    return ours.result()
+    session.insert(rows)
+    lake_side = reconcile.lake_fingerprints(session, d, rows)
+    reconcile.check(session, d, lake_side, None, where, reconcile.all_stand)
+    _unstage(session, d)
 
 
 def _stage(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> None:
-    """Stage ``rows`` whole (DuckDB's stage is a view over them, created by ``stage``)."""
+    """Stage ``rows`` (whole rows, or keys only) in a staging table (DuckDB: a view over them,
+    which ``stage`` creates)."""
     if d is not sql.DUCKDB:
-        session.execute(sql.create_stage())
+        session.execute(sql.create_stage(keys_only=rows.width == len(keys.KEY)))
     session.stage(rows)
 
 
@@ -306,19 +340,22 @@ def reconcile_run(settings: Settings, run_date: dt.date, warehouse_url: str | No
     if not batch.keys.height:
         return 0
     ranges = keys.ranges(batch.keys) if d.key_ranges else None
+    where = f"run date {run_date} in {warehouse.where}"
 
     def check(session: Session) -> None:
         for setting in d.load_settings:
             session.execute(setting)
         reconcile.check_port(session, d)
-        lake_side = []
-        for part in _slices(batch, d):
-            if d.lake_hash_by != "fdp":
-                _stage(session, d, part)
-            lake_side.append(reconcile.lake_fingerprints(session, d, part))
-        where = f"run date {run_date} in {warehouse.where}"
-        reconcile.check(session, d, pl.concat(lake_side), ranges, where, _in_lake(settings))
-        _unstage(session, d)
+        if ranges is None:
+            parts = list(batch.slices())
+            rows = pl.concat(parts, rechunk=False)
+            _stage(session, d, rows)
+            lake_side = reconcile.lake_fingerprints(session, d, rows)
+        else:
+            lake_side = pl.concat([_fingerprinted(session, d, rows) for rows in batch.slices()])
+        reconcile.check(session, d, lake_side, ranges, where, _in_lake(settings))
+        if ranges is None:
+            _unstage(session, d)
 
     warehouse.run(check)
     return batch.keys.height

@@ -32,7 +32,8 @@ after the load (``loader.reconcile_run``) allows those whose key the lake holds.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ import polars as pl
 
 from fdp.errors import TerminalError
 from fdp.records import ROW_KEY
-from fdp.warehouse import pghash, sql
+from fdp.warehouse import keys, pghash, sql
 from fdp.warehouse.base import Session
 
 KEY = ROW_KEY
@@ -184,20 +185,49 @@ def segments(per_key: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Differences:
+    """Keys (frames of ``KEY``) where the warehouse differs from the lake rows compared."""
+
+    changed: pl.DataFrame
+    missing: pl.DataFrame
+    """Lake keys the warehouse lacks."""
+    others: pl.DataFrame
+    """Warehouse keys inside the ranges that the lake rows compared lack."""
+
+    def fail(self, where: str, stands: Stands) -> None:
+        """Raise ``ReconciliationError`` unless the only differences are ``others`` that
+        ``stands`` allows."""
+        fail(
+            where,
+            changed=self.changed,
+            missing_in_warehouse=self.missing,
+            extra_in_warehouse=self.others.join(stands(self.others), on=KEY, how="anti"),
+        )
+
+
 def check(
     session: Session,
     d: sql.Dialect,
     lake: pl.DataFrame,
-    ranges: list[list[Any]] | None,
+    ranges: keys.Ranges | None,
     where: str,
     stands: Stands,
 ) -> None:
-    """Compare the warehouse's rows with ``lake`` (the lake rows' keys and fingerprints): over
-    the key ranges (parameters), or, with ``ranges`` None, over the staged keys. Raise
-    ``ReconciliationError`` naming the keys of every difference."""
-    over_ranges = ranges is not None
+    """Raise ``ReconciliationError`` naming the keys of every difference ``compare`` finds."""
+    compare(session, d, lake, ranges).fail(where, stands)
+
+
+def compare(
+    session: Session, d: sql.Dialect, lake: pl.DataFrame, ranges: keys.Ranges | None
+) -> Differences:
+    """Compare the warehouse's rows with ``lake`` (lake rows' keys and fingerprints): over the
+    key ranges (parameters), or, with ``ranges`` None, over the staged keys. Segments first;
+    per-key fingerprints only for the segments that differ."""
     ours = segments(lake)
-    theirs = session.frame(sql.segment_fingerprints(d, over_ranges), ours.schema, ranges or ())
+    theirs = session.frame(
+        sql.segment_fingerprints(d, ranges is not None), ours.schema, ranges or ()
+    )
     differing = (
         ours.join(theirs, on=SEGMENT, how="full", coalesce=True, suffix="_stored", nulls_equal=True)
         .filter(
@@ -206,35 +236,16 @@ def check(
         )
         .select(SEGMENT)
     )
-    if differing.height:
-        _name_keys(session, d, lake, differing, ranges, where, stands)
-
-
-def _name_keys(
-    session: Session,
-    d: sql.Dialect,
-    lake: pl.DataFrame,
-    differing: pl.DataFrame,
-    ranges: list[list[Any]] | None,
-    where: str,
-    stands: Stands,
-) -> None:
-    """Compare the per-key fingerprints of the ``differing`` segments and raise naming keys."""
     ours = lake.join(differing, on=SEGMENT, how="semi")
-    params: Sequence[Any] = ()
-    if ranges is not None:
-        wanted = set(differing.rows())
-        segment_of = list(zip(*ranges[: len(SEGMENT)], strict=True))
-        keep = [i for i, seg in enumerate(segment_of) if seg in wanted]
-        params = [[column[i] for i in keep] for column in ranges]
+    if not differing.height:
+        return Differences(ours.select(KEY), ours.select(KEY), ours.select(KEY))
     query = sql.fingerprints(d, over_ranges=ranges is not None)
+    params = keys.within(ranges, differing) if ranges is not None else ()
     theirs = session.frame(query, ours.schema, params).join(differing, on=SEGMENT, how="semi")
     both = ours.join(theirs, on=KEY, how="full", coalesce=True, suffix="_stored")
-    stored_fp = pl.col(f"{FINGERPRINT}_stored")
-    others = both.filter(pl.col(FINGERPRINT).is_null()).select(KEY)
-    fail(
-        where,
-        changed=both.filter(pl.col(FINGERPRINT) != stored_fp),
-        missing_in_warehouse=both.filter(stored_fp.is_null()),
-        extra_in_warehouse=others.join(stands(others), on=KEY, how="anti"),
+    stored = pl.col(f"{FINGERPRINT}_stored")
+    return Differences(
+        changed=both.filter(pl.col(FINGERPRINT) != stored).select(KEY),
+        missing=both.filter(stored.is_null()).select(KEY),
+        others=both.filter(pl.col(FINGERPRINT).is_null()).select(KEY),
     )

@@ -56,15 +56,13 @@ class Dialect:
     (which, if any, holds keys and fingerprints only); else they are staged and inserted from
     the stage."""
     key_ranges: bool = False
-    """The loader passes each batch's key ranges as array parameters: when the fact table holds
-    no row inside them, the DELETE is skipped, and reconciliation reads the fact rows inside
-    them, so a row that should not be there is seen too (``array_params`` dialects only)."""
-    keeps_unchanged: bool = False
-    """A row re-loaded with the values it has stored stays in place, only changed rows are
-    replaced: the staging table holds each row's key and lake fingerprint, the merge deletes
-    the rows stored with another fingerprint (``delete_changed_fingerprints``) and the loader
-    COPYs the rows whose key is then missing. Loading a batch again, a retry or an overlapping
-    range, rewrites nothing (``lake_hash_by="fdp"`` dialects only)."""
+    """The loader passes each batch's key ranges as array parameters (``array_params``
+    dialects only). When the fact table holds no row inside them, the rows are inserted, no
+    DELETE. When it does, a row re-loaded with the values it has stored stays in place: the
+    stored rows' fingerprints are compared with the lake's first (segments, then the keys of
+    the segments that differ) and only the changed rows are replaced, so loading a batch
+    again, a retry or an overlapping range, rewrites nothing. Reconciliation reads the fact
+    rows inside the ranges, so a row that should not be there is seen too."""
     rebuild_key_when_empty: bool = False
     """A load into an empty fact table drops the primary key and adds it again after the rows:
     one sorted build instead of an index insertion per row. The drop locks the table against
@@ -124,8 +122,6 @@ DUCKDB = Dialect(
     placeholder="?",
     load_lock=None,
     key_ranges=True,
-    # Comparing every column made the merge's join hold whole rows: 9 GiB for 10M rows here.
-    keeps_unchanged=False,
     array_params=True,
     # Rows need no order in the fact table; keeping it made DuckDB insert each Arrow batch on
     # its own and merge them after: a quarter more CPU for 10M rows read from the lake.
@@ -144,7 +140,6 @@ POSTGRES = Dialect(
     load_lock=f"SELECT pg_advisory_xact_lock({LOAD_LOCK_ID})",
     copy_into_fact=True,
     key_ranges=True,
-    keeps_unchanged=True,
     rebuild_key_when_empty=True,
     array_params=True,
     unnest_in_from=True,
@@ -238,8 +233,11 @@ def _same_key(left: str, right: str, key: Sequence[str] = KEY) -> str:
     return " AND ".join(f"{left}.{k} = {right}.{k}" for k in key)
 
 
-def create_stage() -> str:
-    """A session-private staging table shaped like the fact table (``drop_stage`` ends it)."""
+def create_stage(keys_only: bool = False) -> str:
+    """A session-private staging table shaped like the fact table, or holding only its key
+    columns (``drop_stage`` ends it)."""
+    if keys_only:
+        return f"CREATE TEMP TABLE {STAGE} AS SELECT {_column_list(KEY)} FROM {FACT} WITH NO DATA"
     return f"CREATE TEMP TABLE {STAGE} (LIKE {FACT})"
 
 
@@ -378,32 +376,6 @@ def staged_fingerprints(d: Dialect) -> str:
     """Each staged (lake) row's key and fingerprint, by the database's own function."""
     return (
         f"SELECT {_column_list(KEY, 'f.')}, {row_fingerprint(d)} AS {FINGERPRINT} FROM {STAGE} AS f"
-    )
-
-
-def create_fingerprint_stage(d: Dialect) -> str:
-    """A session-private staging table of keys and the lake's fingerprints of their rows."""
-    types = {c.name: d.sql_type(c.arrow_type) for c in EnrichedStockRecord.columns()}
-    cols = ", ".join(f"{k} {types[k]}" for k in KEY)
-    return f"CREATE TEMP TABLE {STAGE} ({cols}, {FINGERPRINT} BIGINT)"
-
-
-def delete_changed_fingerprints(d: Dialect) -> str:
-    """The merge, step 1, for ``keeps_unchanged`` dialects: remove the fact rows whose stored
-    fingerprint differs from the staged (lake) one. A row re-loaded unchanged keeps its stored
-    version, so loading a batch again rewrites nothing (no dead rows, no index churn)."""
-    return (
-        f"DELETE FROM {FACT} AS f USING {STAGE} AS s WHERE {_same_key('f', 's')} "
-        f"AND {row_fingerprint(d)} <> s.{FINGERPRINT}"
-    )
-
-
-def staged_keys_missing() -> str:
-    """Step 2 after ``delete_changed_fingerprints``: the staged keys the fact table no longer
-    (or never) held, whose rows the loader then inserts."""
-    return (
-        f"SELECT {_column_list(KEY, 's.')} FROM {STAGE} AS s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {FACT} AS f WHERE {_same_key('f', 's')})"
     )
 
 
