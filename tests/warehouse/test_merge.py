@@ -213,3 +213,34 @@ def test_a_batch_longer_than_the_encoders_lead_arrives_whole(
         "min": ids.min(),
         "max": ids.max(),
     }
+
+
+@pytest.mark.postgres
+def test_loads_that_rebuild_the_primary_key_leave_it_in_place(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A load into the empty table, and one rewriting most of it, drop the primary key and add
+    it back after the rows (a new index each time): it must be there after each, rejecting a
+    second row of a key. A load rewriting one row keeps the index it found."""
+    warehouse = _pg_warehouse(pg_url, tmp_path_factory)
+    key = (
+        "SELECT conname, conindid FROM pg_constraint "
+        "WHERE conrelid = 'fact_stock_prices'::regclass AND contype = 'p'"
+    )
+    one = (pl.col("symbol") == "BBB") & (pl.col("trade_date") == DAYS[1])
+    corrected = RESTATED.with_columns(pl.when(one).then(pl.col("volume") + 1).otherwise("volume"))
+    indexes = []
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        for batch in (STORED, RESTATED, corrected):
+            _load(warehouse, batch)
+            con.execute("ANALYZE fact_stock_prices")
+            [(name, index)] = con.execute(key).fetchall()
+            assert name == "fact_stock_prices_pkey"
+            indexes.append(index)
+        assert indexes[0] != indexes[1] == indexes[2]
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            con.execute(
+                "INSERT INTO fact_stock_prices SELECT * FROM fact_stock_prices "
+                "WHERE symbol = 'AAA' AND trade_date = DATE '2024-01-29'"
+            )
+    assert_frame_equal(fact_rows(pg_url, Settings()), expected(corrected))

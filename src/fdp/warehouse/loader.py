@@ -203,9 +203,8 @@ def _insert(
     session: Session, d: sql.Dialect, batch: Batch, ranges: keys.Ranges, where: str
 ) -> None:
     """Ranges that hold no row: insert every slice (fingerprinting the lake's rows meanwhile),
-    then reconcile; any row inside the ranges besides the batch's is extra. An empty fact
-    table gets its primary key back after the rows (``rebuild_key_when_empty``)."""
-    rebuild = d.rebuild_key_when_empty and not session.fetchall(sql.fact_is_empty())
+    then reconcile; any row inside the ranges besides the batch's is extra."""
+    rebuild = _rebuilds_key(session, d, batch.keys.height)
     if rebuild:
         session.execute(sql.drop_fact_key())
     lake_side = []
@@ -235,6 +234,9 @@ def _replace_changed(
     written = pl.concat([before.changed, before.missing])
     if not written.height:
         return
+    rebuild = _rebuilds_key(session, d, written.height)
+    if rebuild:
+        session.execute(sql.drop_fact_key())
     if before.changed.height:
         _stage(session, d, before.changed)
         session.execute(sql.delete_staged_keys())
@@ -246,11 +248,24 @@ def _replace_changed(
             if not d.copy_into_fact:
                 session.stage(changed)
             session.insert(changed)
+    if rebuild:
+        session.execute(sql.add_fact_key())
     segments = written.select(reconcile.SEGMENT).unique()
     lake_side = lake_side.join(segments, on=reconcile.SEGMENT, how="semi")
     reconcile.check(
         session, d, lake_side, keys.within(ranges, segments), where, reconcile.all_stand
     )
+
+
+def _rebuilds_key(session: Session, d: sql.Dialect, rows: int) -> bool:
+    """Whether writing ``rows`` rows should drop and re-add the primary key
+    (``sql.Dialect.rebuild_key_share``)."""
+    if d.rebuild_key_share is None:
+        return False
+    if not session.fetchall(sql.fact_is_empty()):
+        return True
+    estimate = float(session.fetchall(sql.fact_row_estimate())[0][0])
+    return estimate > 0 and rows >= d.rebuild_key_share * estimate
 
 
 def _fingerprinted(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> pl.DataFrame:

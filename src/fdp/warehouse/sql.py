@@ -63,10 +63,12 @@ class Dialect:
     the segments that differ) and only the changed rows are replaced, so loading a batch
     again, a retry or an overlapping range, rewrites nothing. Reconciliation reads the fact
     rows inside the ranges, so a row that should not be there is seen too."""
-    rebuild_key_when_empty: bool = False
-    """A load into an empty fact table drops the primary key and adds it again after the rows:
-    one sorted build instead of an index insertion per row. The drop locks the table against
-    readers until the load commits: harmless while it holds nothing."""
+    rebuild_key_share: float | None = None
+    """A load writing at least this share of the fact table's rows (by the planner's estimate;
+    any load into an empty table) drops the primary key and adds it back after the rows: one
+    sorted build instead of an index insertion per row, each of which, over rows the load
+    deleted, is checked against the dead version. The drop locks the table against readers
+    until the load commits, so only loads that rewrite most of it take this path."""
     load_settings: tuple[str, ...] = ()
     """Statements that tune one load transaction (planning, memory, parallelism: never
     durability)."""
@@ -140,7 +142,7 @@ POSTGRES = Dialect(
     load_lock=f"SELECT pg_advisory_xact_lock({LOAD_LOCK_ID})",
     copy_into_fact=True,
     key_ranges=True,
-    rebuild_key_when_empty=True,
+    rebuild_key_share=0.5,
     array_params=True,
     unnest_in_from=True,
     row_hash="hash_record_extended",
@@ -295,6 +297,11 @@ def fact_in_ranges(d: Dialect) -> str:
 def fact_is_empty() -> str:
     """One row if the fact table holds any row at all, else none."""
     return f"SELECT 1 FROM {FACT} LIMIT 1"
+
+
+def fact_row_estimate() -> str:
+    """PostgreSQL's estimate of the fact table's rows (-1 before it was ever analyzed)."""
+    return f"SELECT reltuples FROM pg_class WHERE oid = '{FACT}'::regclass"
 
 
 FACT_KEY = f"{FACT}_pkey"
