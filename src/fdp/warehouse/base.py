@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -86,6 +86,12 @@ class Session(ABC):
     def insert(self, rows: pl.DataFrame) -> None:
         """The merge, step 2: insert ``rows``, whose keys step 1 deleted (from the stage here)."""
         self.execute(statements.insert_staged())
+
+    def insert_all(self, slices: Iterable[pl.DataFrame]) -> None:
+        """``insert`` every slice of a batch (iterated once, as the database takes them)."""
+        for rows in slices:
+            self.stage(rows)
+            self.insert(rows)
 
 
 class Warehouse(ABC):

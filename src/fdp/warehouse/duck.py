@@ -9,7 +9,7 @@ index to catch two loads inserting the same key: see ``sql.DUCKDB``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.errors import ConfigError, TransientError
+from fdp.records import EnrichedStockRecord, Frame
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
-from fdp.warehouse.sql import DUCKDB, STAGE
+from fdp.warehouse.sql import DUCKDB, FACT, STAGE, lake_fingerprints
 
 PREFIX = "duckdb:///"
 _WRITERS: dict[Path, threading.Lock] = {}
@@ -45,7 +46,7 @@ def _transient(exc: duckdb.Error) -> bool:
     )
 
 
-def _arrow(df: pl.DataFrame) -> pa.Table:
+def to_arrow(df: pl.DataFrame) -> pa.Table:
     """``df`` as Arrow without a copy: one record batch per Polars chunk, text as string
     views as Polars holds it. Exporting a frame whole first joins its chunks into one, and
     converting text to Arrow strings copies it: 2-3 s each for 10M rows read from the lake."""
@@ -96,7 +97,32 @@ class _DuckSession(Session):
 
     def stage(self, rows: pl.DataFrame) -> None:
         """Staging is a view over the rows' Arrow memory: DuckDB scans it without a copy."""
-        self.con.register(STAGE, _arrow(rows))
+        self.con.register(STAGE, to_arrow(rows))
+
+    def insert_all(self, slices: Iterable[pl.DataFrame]) -> None:
+        """One INSERT reading the slices as an Arrow stream, pulled as it goes: an INSERT per
+        slice left partly filled row groups that the checkpoint at the end merged again (a
+        second pass over the data, and a third more file here). An error raised while the
+        slices are read surfaces as itself, not as DuckDB's wrapper of it."""
+        raised: list[BaseException] = []
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for rows in slices:
+                    yield from to_arrow(rows).to_batches()
+            except BaseException as exc:
+                raised.append(exc)
+                raise
+
+        schema = Frame.empty(EnrichedStockRecord).df.to_arrow(compat_level=pl.CompatLevel.newest())
+        self.con.register(STAGE, pa.RecordBatchReader.from_batches(schema.schema, batches()))
+        columns = ", ".join(schema.column_names)
+        try:
+            self._run(f"INSERT INTO {FACT} ({columns}) SELECT {columns} FROM {STAGE}")
+        except duckdb.Error:
+            if raised:
+                raise raised[0] from None
+            raise
 
 
 class DuckDBWarehouse(Warehouse):
@@ -151,3 +177,18 @@ class DuckDBWarehouse(Warehouse):
             return con.sql(sql).to_arrow_table()
         finally:
             con.close()
+
+
+def fingerprint(rows: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """The lake side of reconciliation: DuckDB's row fingerprint (``sql.row_fingerprint``) of
+    ``rows``, computed by an in-memory DuckDB of its own over their Arrow memory (the same
+    function as the warehouse's, on another data path)."""
+    con = duckdb.connect()
+    try:
+        con.register("lake_rows", to_arrow(rows))
+        table = con.sql(lake_fingerprints(DUCKDB, "lake_rows")).to_arrow_table()
+    finally:
+        con.close()
+    found = pl.from_arrow(table.rename_columns(list(schema)))
+    assert isinstance(found, pl.DataFrame)
+    return found.cast(schema)

@@ -202,25 +202,25 @@ def _load(warehouse: Warehouse, batch: Batch, what: str) -> None:
 def _insert(
     session: Session, d: sql.Dialect, batch: Batch, ranges: keys.Ranges, where: str
 ) -> None:
-    """Ranges that hold no row: insert every slice (fingerprinting the lake's rows meanwhile),
-    then reconcile; any row inside the ranges besides the batch's is extra."""
+    """Ranges that hold no row: insert every slice (the lake's rows fingerprinted on another
+    thread meanwhile), then reconcile; any row inside the ranges besides the batch's is
+    extra."""
     rebuild = _rebuilds_key(session, d, batch.keys.height)
     if rebuild:
         session.execute(sql.drop_fact_key())
-    lake_side = []
     with ThreadPoolExecutor(1) as hasher:
-        for rows in batch.slices():
-            if d.lake_hash_by == "fdp":
-                ours = hasher.submit(reconcile.lake_fingerprints, session, d, rows)
-                session.insert(rows)
-                lake_side.append(ours.result())
-            else:
-                session.stage(rows)
-                session.insert(rows)
-                lake_side.append(reconcile.lake_fingerprints(session, d, rows))
+        lake_side: list[Future[pl.DataFrame]] = []
+
+        def fingerprinted() -> Iterator[pl.DataFrame]:
+            for rows in batch.slices():
+                lake_side.append(hasher.submit(reconcile.lake_fingerprints, session, d, rows))
+                yield rows
+
+        session.insert_all(fingerprinted())
+        lake = pl.concat([f.result() for f in lake_side])
     if rebuild:
         session.execute(sql.add_fact_key())
-    reconcile.check(session, d, pl.concat(lake_side), ranges, where, reconcile.none_stand)
+    reconcile.check(session, d, lake, ranges, where, reconcile.none_stand)
 
 
 def _replace_changed(
@@ -229,8 +229,8 @@ def _replace_changed(
     """Ranges that hold rows: compare the stored rows with the lake's by fingerprint first,
     delete the changed ones, insert the changed and the missing ones (a second pass over the
     slices), and reconcile the segments written to (the others were just compared)."""
-    lake_side = pl.concat([_fingerprinted(session, d, rows) for rows in batch.slices()])
-    before = reconcile.compare(session, d, lake_side, ranges)
+    lake = pl.concat([reconcile.lake_fingerprints(session, d, rows) for rows in batch.slices()])
+    before = reconcile.compare(session, d, lake, ranges)
     written = pl.concat([before.changed, before.missing])
     if not written.height:
         return
@@ -242,19 +242,15 @@ def _replace_changed(
         session.execute(sql.delete_staged_keys())
         _unstage(session, d)
         _fault_point("after_delete")
-    for rows in batch.slices():
-        changed = rows.join(written, on=keys.KEY, how="semi", maintain_order="left")
-        if changed.height:
-            if not d.copy_into_fact:
-                session.stage(changed)
-            session.insert(changed)
+    session.insert_all(
+        rows.join(written, on=keys.KEY, how="semi", maintain_order="left")
+        for rows in batch.slices()
+    )
     if rebuild:
         session.execute(sql.add_fact_key())
     segments = written.select(reconcile.SEGMENT).unique()
-    lake_side = lake_side.join(segments, on=reconcile.SEGMENT, how="semi")
-    reconcile.check(
-        session, d, lake_side, keys.within(ranges, segments), where, reconcile.all_stand
-    )
+    lake = lake.join(segments, on=reconcile.SEGMENT, how="semi")
+    reconcile.check(session, d, lake, keys.within(ranges, segments), where, reconcile.all_stand)
 
 
 def _rebuilds_key(session: Session, d: sql.Dialect, rows: int) -> bool:
@@ -266,13 +262,6 @@ def _rebuilds_key(session: Session, d: sql.Dialect, rows: int) -> bool:
         return True
     estimate = float(session.fetchall(sql.fact_row_estimate())[0][0])
     return estimate > 0 and rows >= d.rebuild_key_share * estimate
-
-
-def _fingerprinted(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> pl.DataFrame:
-    """The lake's fingerprints of ``rows``, staged first where the database computes them."""
-    if d.lake_hash_by != "fdp":
-        session.stage(rows)
-    return reconcile.lake_fingerprints(session, d, rows)
 
 
 def _replace_all(session: Session, d: sql.Dialect, batch: Batch, where: str) -> None:
@@ -367,7 +356,9 @@ def reconcile_run(settings: Settings, run_date: dt.date, warehouse_url: str | No
             _stage(session, d, rows)
             lake_side = reconcile.lake_fingerprints(session, d, rows)
         else:
-            lake_side = pl.concat([_fingerprinted(session, d, rows) for rows in batch.slices()])
+            lake_side = pl.concat(
+                [reconcile.lake_fingerprints(session, d, rows) for rows in batch.slices()]
+            )
         reconcile.check(session, d, lake_side, ranges, where, _in_lake(settings))
         if ranges is None:
             _unstage(session, d)

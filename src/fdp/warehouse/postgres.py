@@ -14,7 +14,7 @@ deadlock or lose rows.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -102,6 +102,10 @@ class _PgSession(Session):
         """The rows go straight into the fact table, in key order: written once, the primary
         key rejecting a key that ``rows`` holds twice."""
         self._copy(FACT, in_key_order(rows.select(EnrichedStockRecord.names())))
+
+    def insert_all(self, slices: Iterable[pl.DataFrame]) -> None:
+        for rows in slices:
+            self.insert(rows)
 
     def _copy(self, table: str, rows: pl.DataFrame) -> None:
         """Binary COPY of ``rows`` (named as ``table``'s columns), encoded on another thread

@@ -110,15 +110,20 @@ def fail(where: str, **differences: pl.DataFrame) -> None:
 
 
 def lake_fingerprints(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> pl.DataFrame:
-    """The key and fingerprint of each lake row: by fdp's rewrite of the database's hash, or
-    by the database engine over ``rows`` as staged for the load (``Session.stage``)."""
-    if d.lake_hash_by == "fdp":
-        return _fdp_fingerprints(rows)
+    """The key and fingerprint of each lake row (``sql.Dialect.lake_hash_by``): by fdp's
+    rewrite of PostgreSQL's hashing, by DuckDB in process, or by the warehouse over ``rows``
+    as staged for the load (``Session.stage``)."""
     schema = pl.Schema({**rows.select(KEY).schema, FINGERPRINT: FINGERPRINT_TYPE[d.row_hash]})
-    return session.frame(sql.staged_fingerprints(d), schema)
+    if d.lake_hash_by == "pghash":
+        return _pghash_fingerprints(rows)
+    if d.lake_hash_by == "duckdb":
+        from fdp.warehouse import duck
+
+        return duck.fingerprint(rows, schema)
+    return session.frame(sql.lake_fingerprints(d), schema)
 
 
-def _fdp_fingerprints(rows: pl.DataFrame) -> pl.DataFrame:
+def _pghash_fingerprints(rows: pl.DataFrame) -> pl.DataFrame:
     """PostgreSQL's row fingerprint (``sql.row_fingerprint``) computed with ``pghash``."""
     days = rows[KEY[-1]].to_physical().to_numpy().astype(np.int64) - pghash.PG_EPOCH_DAYS
     hashed = pghash.record_hash(rows, days + sql.ROW_SEED_OFFSET)
@@ -126,10 +131,10 @@ def _fdp_fingerprints(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def check_port(session: Session, d: sql.Dialect) -> None:
-    """Fail unless the server fingerprints a probe row as ``pghash`` does (``fdp`` dialects):
+    """Fail unless the server fingerprints a probe row as ``pghash`` does (``pghash`` dialects):
     an older server, or one hashing differently, is named instead of every row looking
     changed."""
-    if d.lake_hash_by != "fdp":
+    if d.lake_hash_by != "pghash":
         return
     from fdp.records import EnrichedStockRecord
 
@@ -145,7 +150,7 @@ def check_port(session: Session, d: sql.Dialect) -> None:
             f"cannot fingerprint rows on this server: {exc}",
             hint="reconciliation needs PostgreSQL 14 or later (hash_record_extended)",
         ) from exc
-    want = int(_fdp_fingerprints(probe)[FINGERPRINT][0])
+    want = int(_pghash_fingerprints(probe)[FINGERPRINT][0])
     if got != want:
         raise TerminalError(
             f"the server fingerprints a probe row as {got}, fdp's rewrite of its hashing as "

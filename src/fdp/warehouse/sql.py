@@ -81,11 +81,11 @@ class Dialect:
     one UNNEST per array in a select list (DuckDB has no multi-array unnest)."""
     row_hash: RowHash = "fnv_hash"
     """The database function fingerprinting a row (``row_fingerprint``)."""
-    lake_hash_by: Literal["fdp", "warehouse"] = "warehouse"
-    """Who fingerprints the lake's rows: ``fdp``'s own rewrite of the database's function
-    (``fdp.warehouse.pghash``), or the database engine over the lake rows it was handed for
-    the load (DuckDB: the Arrow rows in process; Redshift: the staging table COPY'd from the
-    lake's Parquet), never over the rows it stored."""
+    lake_hash_by: Literal["pghash", "duckdb", "warehouse"] = "warehouse"
+    """Who fingerprints the lake's rows, never from the rows the database stored: fdp's own
+    rewrite of PostgreSQL's hashing (``fdp.warehouse.pghash``); DuckDB in process, in a
+    database of its own, over the lake's Arrow rows; or the warehouse over the staging table
+    COPY'd from the lake's Parquet (Redshift)."""
 
     def zipped(self, columns: Sequence[tuple[str, str]]) -> str:
         """A relation ``r`` of rows zipped from one array parameter per (name, SQL type)."""
@@ -129,6 +129,7 @@ DUCKDB = Dialect(
     # its own and merge them after: a quarter more CPU for 10M rows read from the lake.
     load_settings=("SET SESSION preserve_insertion_order = false",),
     row_hash="duckdb_hash",
+    lake_hash_by="duckdb",
     # DuckDB's key index made loads 5x slower here (10M rows could not load in 10 s). The key
     # stays unique without it: the loader rejects a batch holding a key twice, deletes the
     # batch's keys before inserting in one transaction, and DuckDB loads never overlap
@@ -146,7 +147,7 @@ POSTGRES = Dialect(
     array_params=True,
     unnest_in_from=True,
     row_hash="hash_record_extended",
-    lake_hash_by="fdp",
+    lake_hash_by="pghash",
     load_settings=(
         # Compiling the reconciliation's expressions took longer (0.5-1 s) than JIT saved.
         "SET LOCAL jit = off",
@@ -379,11 +380,11 @@ def fingerprints(d: Dialect, over_ranges: bool) -> str:
     )
 
 
-def staged_fingerprints(d: Dialect) -> str:
-    """Each staged (lake) row's key and fingerprint, by the database's own function."""
-    return (
-        f"SELECT {_column_list(KEY, 'f.')}, {row_fingerprint(d)} AS {FINGERPRINT} FROM {STAGE} AS f"
-    )
+def lake_fingerprints(d: Dialect, source: str = STAGE) -> str:
+    """Each lake row's key and fingerprint, by the database's own function, over ``source``:
+    the staging table, or the lake's rows in an in-process database."""
+    key = _column_list(KEY, "f.")
+    return f"SELECT {key}, {row_fingerprint(d)} AS {FINGERPRINT} FROM {source} AS f"
 
 
 def delete_pipeline_run(d: Dialect) -> str:
