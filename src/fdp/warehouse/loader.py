@@ -123,31 +123,44 @@ def lake_batch(settings: Settings, run_date: dt.date) -> Batch:
         groups[-1].append(partition)
         rows += month.height
 
-    def month_rows(partition: lake.Partition) -> pl.DataFrame:
-        wanted = per_month[partition]
-        if partition not in stored:
-            found = Frame.empty(EnrichedStockRecord).df
-        else:
-            found = lake.read_partition(settings, partition)
-            if stored[partition] != wanted.height:
-                found = found.join(wanted, on=keys.KEY, how="semi", maintain_order="left")
-        return _covering(found, wanted, f"run date {run_date} ({manifest})")
+    what = f"run date {run_date} ({manifest})"
+
+    def scan(partitions: list[lake.Partition]) -> pl.LazyFrame:
+        urls = [lake.partition_url(settings, p) for p in partitions]
+        hive = {"year": pl.Int32, "month": pl.Int32}
+        rows = pl.scan_parquet(urls, hive_partitioning=True, hive_schema=hive)
+        return rows.select(EnrichedStockRecord.names())
+
+    def group_rows(group: list[lake.Partition]) -> pl.DataFrame:
+        """The rows of a group of months: one scan of the months the manifest names whole,
+        one joined to the keys of the others (files read in parallel, in month order)."""
+        whole = [p for p in group if stored.get(p) == per_month[p].height]
+        joined = [p for p in group if p in stored and p not in whole]
+        absent = [p for p in group if p not in stored]
+        wanted = pl.concat([per_month[p] for p in whole + joined + absent])
+        parts = [scan(whole)] if whole else []
+        if joined:
+            keyed = pl.concat([per_month[p] for p in joined]).lazy()
+            parts.append(scan(joined).join(keyed, on=keys.KEY, how="semi", maintain_order="left"))
+        found = pl.concat(parts).collect() if parts else Frame.empty(EnrichedStockRecord).df
+        return _covering(found, wanted, what)
 
     def slices() -> Iterator[pl.DataFrame]:
-        with ThreadPoolExecutor(2) as pool:
-            ahead: deque[list[Future[pl.DataFrame]]] = deque()
+        with ThreadPoolExecutor(1) as reader:
+            ahead: deque[Future[pl.DataFrame]] = deque()
             for group in groups:
-                ahead.append([pool.submit(month_rows, p) for p in group])
+                ahead.append(reader.submit(group_rows, group))
                 if len(ahead) > SLICES_AHEAD:
-                    yield pl.concat([f.result() for f in ahead.popleft()], rechunk=False)
+                    yield ahead.popleft().result()
             while ahead:
-                yield pl.concat([f.result() for f in ahead.popleft()], rechunk=False)
+                yield ahead.popleft().result()
 
     return Batch(changed, slices)
 
 
 def _covering(found: pl.DataFrame, wanted: pl.DataFrame, what: str) -> pl.DataFrame:
-    """``found`` (a month's lake rows), after checking its keys are exactly ``wanted``'s."""
+    """``found`` (lake rows of some months), after checking its keys are exactly ``wanted``'s
+    (the manifest's keys of those months, in the same order when all is well)."""
     if found.height == wanted.height and found.select(keys.KEY).equals(wanted):
         return found
     keys.check_unique(found, what)
