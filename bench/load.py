@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -122,8 +123,12 @@ def synthetic(rows: int, seed: int = 0) -> pl.DataFrame:
     return df.with_columns(missing).select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
+def _settings(root: Path) -> Settings:
+    return Settings(data_dir=str(root / "data"), warehouse_url=f"duckdb:///{root}/wh.duckdb")
+
+
 def _lake(root: Path, rows: int) -> Settings:
-    settings = Settings(data_dir=str(root / "data"), warehouse_url=f"duckdb:///{root}/wh.duckdb")
+    settings = _settings(root)
     frame = Frame(EnrichedStockRecord, synthetic(rows))
     lake.upsert(settings, [frame])
     lake.write_changes(settings, RUN_DATE, frame.df)
@@ -151,20 +156,45 @@ def _compare(out: list[Measurement], step: str, baseline: str, *, slower: bool) 
 
 
 def _duckdb(root: Path, rows: int, out: list[Measurement]) -> None:
-    settings = _lake(root / f"duck-{rows}", rows)
-    read = "duckdb: lake read only"
+    """The lake is written by one process and the steps run in another (``spawn``): memory an
+    allocator kept from generating the rows, or from an earlier step or size, would count in
+    a step's peak. The load runs before the lake read it is compared with, for the same
+    reason."""
+    where = root / f"duck-{rows}"
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(1) as pool:
+        pool.apply(_lake, (where, rows))
+        pool.apply(_lake, (where / "warm-up", WARM_UP_ROWS))
+    with spawn.Pool(1) as pool:
+        out += pool.apply(_duckdb_steps, (where, rows))
+
+
+WARM_UP_ROWS = 2_500
+"""A one-symbol run loaded and read before the measured steps: a process's first DuckDB
+connection, Arrow exchange and lake scan cost a second here, which no step should carry."""
+
+
+def _duckdb_steps(root: Path, rows: int) -> list[Measurement]:
+    warm = _settings(root / "warm-up")
+    load_run(warm, RUN_DATE)
+    read_changes(warm, RUN_DATE)
+    out: list[Measurement] = []
+    settings = _settings(root)
+    load, read = "duckdb: load_run (empty table)", "duckdb: lake read only"
+    with _step(load, rows, out):
+        load_run(settings, RUN_DATE)
     with _step(read, rows, out):
         read_changes(settings, RUN_DATE)
-    with _step("duckdb: load_run (empty table)", rows, out):
+    _compare(out, load, read, slower=True)
+    again = "duckdb: load_run again (replace, rows unchanged)"
+    with _step(again, rows, out):
         load_run(settings, RUN_DATE)
-    _compare(out, "duckdb: load_run (empty table)", read, slower=True)
-    with _step("duckdb: load_run again (replace, rows unchanged)", rows, out):
-        load_run(settings, RUN_DATE)
-    _compare(out, "duckdb: load_run again (replace, rows unchanged)", read, slower=True)
+    _compare(out, again, read, slower=True)
     changed = _restated(read_changes(settings, RUN_DATE))
     warehouse = connect(settings.warehouse_url, settings)
     with _step("duckdb: load_rows, every row changed (replace)", rows, out):
         load_rows(warehouse, changed, "bench")
+    return out
 
 
 def _restated(rows: Frame[EnrichedStockRecord]) -> Frame[EnrichedStockRecord]:

@@ -222,18 +222,34 @@ def _insert(
     if rebuild:
         session.execute(sql.drop_fact_key())
     with ThreadPoolExecutor(1) as hasher:
-        lake_side: list[Future[pl.DataFrame]] = []
+        parts: list[Future[pl.DataFrame]] = []
 
         def fingerprinted() -> Iterator[pl.DataFrame]:
             for rows in batch.slices():
-                lake_side.append(hasher.submit(reconcile.lake_fingerprints, session, d, rows))
+                parts.append(hasher.submit(_segments, session, d, rows))
                 yield rows
 
         session.insert_all(fingerprinted())
-        lake = pl.concat([f.result() for f in lake_side])
+        lake = _lake(session, d, batch, [f.result() for f in parts])
     if rebuild:
         session.execute(sql.add_fact_key())
     reconcile.check(session, d, lake, ranges, where, reconcile.none_stand)
+
+
+def _segments(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> pl.DataFrame:
+    return reconcile.segments(reconcile.lake_fingerprints(session, d, rows))
+
+
+def _lake(
+    session: Session, d: sql.Dialect, batch: Batch, parts: list[pl.DataFrame] | None = None
+) -> reconcile.Lake:
+    """The lake's side of reconciliation: from the slices' segments (``parts``, else computed
+    now, a pass over the slices); per-key fingerprints from a pass over them again."""
+    if parts is None:
+        parts = [_segments(session, d, rows) for rows in batch.slices()]
+    return reconcile.Lake.of(
+        parts, batch.slices, lambda rows: reconcile.lake_fingerprints(session, d, rows)
+    )
 
 
 def _replace_changed(
@@ -242,7 +258,7 @@ def _replace_changed(
     """Ranges that hold rows: compare the stored rows with the lake's by fingerprint first,
     delete the changed ones, insert the changed and the missing ones (a second pass over the
     slices), and reconcile the segments written to (the others were just compared)."""
-    lake = pl.concat([reconcile.lake_fingerprints(session, d, rows) for rows in batch.slices()])
+    lake = _lake(session, d, batch)
     before = reconcile.compare(session, d, lake, ranges)
     written = pl.concat([before.changed, before.missing])
     if not written.height:
@@ -262,8 +278,9 @@ def _replace_changed(
     if rebuild:
         session.execute(sql.add_fact_key())
     segments = written.select(reconcile.SEGMENT).unique()
-    lake = lake.join(segments, on=reconcile.SEGMENT, how="semi")
-    reconcile.check(session, d, lake, keys.within(ranges, segments), where, reconcile.all_stand)
+    reconcile.check(
+        session, d, lake.only(segments), keys.within(ranges, segments), where, reconcile.all_stand
+    )
 
 
 def _rebuilds_key(session: Session, d: sql.Dialect, rows: int) -> bool:
@@ -286,8 +303,8 @@ def _replace_all(session: Session, d: sql.Dialect, batch: Batch, where: str) -> 
     session.execute(sql.delete_staged_keys())
     _fault_point("after_delete")
     session.insert(rows)
-    lake_side = reconcile.lake_fingerprints(session, d, rows)
-    reconcile.check(session, d, lake_side, None, where, reconcile.all_stand)
+    lake = _lake(session, d, Batch.of(rows))
+    reconcile.check(session, d, lake, None, where, reconcile.all_stand)
     _unstage(session, d)
 
 
@@ -364,15 +381,12 @@ def reconcile_run(settings: Settings, run_date: dt.date, warehouse_url: str | No
             session.execute(setting)
         reconcile.check_port(session, d)
         if ranges is None:
-            parts = list(batch.slices())
-            rows = pl.concat(parts, rechunk=False)
+            rows = pl.concat(list(batch.slices()), rechunk=False)
             _stage(session, d, rows)
-            lake_side = reconcile.lake_fingerprints(session, d, rows)
+            lake = _lake(session, d, Batch.of(rows))
         else:
-            lake_side = pl.concat(
-                [reconcile.lake_fingerprints(session, d, rows) for rows in batch.slices()]
-            )
-        reconcile.check(session, d, lake_side, ranges, where, _in_lake(settings))
+            lake = _lake(session, d, batch)
+        reconcile.check(session, d, lake, ranges, where, _in_lake(settings))
         if ranges is None:
             _unstage(session, d)
 

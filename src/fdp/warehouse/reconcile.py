@@ -32,7 +32,7 @@ after the load (``loader.reconcile_run``) allows those whose key the lake holds.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from fdp.errors import TerminalError
-from fdp.records import ROW_KEY
+from fdp.records import ROW_KEY, EnrichedStockRecord
 from fdp.warehouse import keys, pghash, sql
 from fdp.warehouse.base import Session
 
@@ -136,8 +136,6 @@ def check_port(session: Session, d: sql.Dialect) -> None:
     changed."""
     if d.lake_hash_by != "pghash":
         return
-    from fdp.records import EnrichedStockRecord
-
     probe = _probe_row()
     values = ", ".join(
         f"CAST(? AS {d.sql_type(c.arrow_type)}) AS {c.name}" for c in EnrichedStockRecord.columns()
@@ -162,8 +160,6 @@ def check_port(session: Session, d: sql.Dialect) -> None:
 
 def _probe_row() -> pl.DataFrame:
     """One row with text past 12 bytes, a NULL, zero, a negative and a fraction."""
-    from fdp.records import EnrichedStockRecord
-
     values: dict[str, Any] = {}
     for i, col in enumerate(EnrichedStockRecord.columns()):
         dtype = EnrichedStockRecord.polars_schema()[col.name]
@@ -191,6 +187,39 @@ def segments(per_key: pl.DataFrame) -> pl.DataFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class Lake:
+    """The lake's side of a comparison: each segment's rows and fingerprint sum, and the
+    per-key fingerprints of chosen segments, computed when asked (from the rows again: kept
+    for every key they would weigh more than a slice of rows)."""
+
+    segments: pl.DataFrame
+    of_segments: Callable[[pl.DataFrame], pl.DataFrame]
+
+    @classmethod
+    def of(
+        cls,
+        parts: list[pl.DataFrame],
+        rows: Callable[[], Iterable[pl.DataFrame]],
+        fingerprint: Callable[[pl.DataFrame], pl.DataFrame],
+    ) -> Lake:
+        """From per-slice ``segments``; ``rows`` iterates the slices again for per-key work,
+        ``fingerprint`` fingerprints one."""
+
+        def of_segments(chosen: pl.DataFrame) -> pl.DataFrame:
+            found = [fingerprint(part.join(chosen, on=SEGMENT, how="semi")) for part in rows()]
+            return pl.concat(found).join(chosen, on=SEGMENT, how="semi")
+
+        summed = (
+            pl.concat(parts).group_by(SEGMENT).agg(pl.col(ROWS).sum(), pl.col(FINGERPRINT).sum())
+        )
+        return cls(summed, of_segments)
+
+    def only(self, chosen: pl.DataFrame) -> Lake:
+        """This side restricted to the ``chosen`` segments."""
+        return Lake(self.segments.join(chosen, on=SEGMENT, how="semi"), self.of_segments)
+
+
+@dataclass(frozen=True, slots=True)
 class Differences:
     """Keys (frames of ``KEY``) where the warehouse differs from the lake rows compared."""
 
@@ -214,7 +243,7 @@ class Differences:
 def check(
     session: Session,
     d: sql.Dialect,
-    lake: pl.DataFrame,
+    lake: Lake,
     ranges: keys.Ranges | None,
     where: str,
     stands: Stands,
@@ -224,12 +253,12 @@ def check(
 
 
 def compare(
-    session: Session, d: sql.Dialect, lake: pl.DataFrame, ranges: keys.Ranges | None
+    session: Session, d: sql.Dialect, lake: Lake, ranges: keys.Ranges | None
 ) -> Differences:
-    """Compare the warehouse's rows with ``lake`` (lake rows' keys and fingerprints): over the
-    key ranges (parameters), or, with ``ranges`` None, over the staged keys. Segments first;
-    per-key fingerprints only for the segments that differ."""
-    ours = segments(lake)
+    """Compare the warehouse's rows with the lake's: over the key ranges (parameters), or,
+    with ``ranges`` None, over the staged keys. Segments first; per-key fingerprints only for
+    the segments that differ."""
+    ours = lake.segments
     theirs = session.frame(
         sql.segment_fingerprints(d, ranges is not None), ours.schema, ranges or ()
     )
@@ -241,9 +270,10 @@ def compare(
         )
         .select(SEGMENT)
     )
-    ours = lake.join(differing, on=SEGMENT, how="semi")
     if not differing.height:
-        return Differences(ours.select(KEY), ours.select(KEY), ours.select(KEY))
+        none = pl.DataFrame(schema=EnrichedStockRecord.polars_schema()).select(KEY)
+        return Differences(none, none, none)
+    ours = lake.of_segments(differing)
     query = sql.fingerprints(d, over_ranges=ranges is not None)
     params = keys.within(ranges, differing) if ranges is not None else ()
     theirs = session.frame(query, ours.schema, params).join(differing, on=SEGMENT, how="semi")
