@@ -17,11 +17,18 @@ Per database (``sql.Dialect.row_hash``, ``lake_hash_by``):
   each use, on one probe row (a server hashing otherwise, e.g. big-endian, fails loudly
   instead of reporting every row as changed).
 - DuckDB: its ``hash`` of the columns, rehashed; the lake side is the same function run by
-  DuckDB in process over the lake's Arrow rows: one library, two data paths.
-- Redshift (which cannot be run here, so none of this is tested against it): FNV-1a chained
-  over the columns, computed by Redshift over the fact rows and over the staging table COPY'd
-  from the lake's Parquet. The staged keys, not key ranges, select the fact rows (Redshift
-  takes no array parameters), so an extra row beside them goes unseen there.
+  an in-memory DuckDB of its own over the lake's Arrow rows: one library, two data paths (a
+  fault in DuckDB's hash itself would hit both sides alike).
+- Redshift cannot be run here, so this is tested on PostgreSQL with a stand-in for its hash
+  only: FNV-1a chained over the columns, each after its NULL flag, computed by Redshift over
+  the fact rows and over the staging table COPY'd from the lake's Parquet (no local rewrite
+  of FNV_HASH can be checked against the real one). The staged keys, not key ranges, select
+  the fact rows (Redshift takes no array parameters), so an extra row beside them goes
+  unseen there, and -0.0 and 0.0 hash apart.
+
+The lake side keeps only each segment's sums (``Lake``); the per-key fingerprints of a
+segment that differs are computed again from the lake's rows when needed, so memory follows a
+slice of rows, not every key of a run.
 
 A warehouse row inside the key ranges whose key the batch lacks is extra unless ``stands``
 says it may be there: a load into ranges that held no row allows none; one into ranges that
