@@ -93,12 +93,7 @@ def _partition_rows(settings: Settings, partitions: list[lake.Partition]) -> lis
 def lake_batch(settings: Settings, run_date: dt.date) -> Batch:
     """The current lake rows of the keys run ``run_date`` changed, as a ``Batch``; a run
     without a manifest is an error here (loading nothing would hide a transform that never
-    ran), and so is a manifest key the lake lacks (named) or holds twice.
-
-    A month is read whole when the manifest names as many of its keys as it holds rows (a
-    backfill: the join on the keys is a third of the read's time), else joined to its keys.
-    Either way its keys must then equal the manifest's: both are sorted, so an element-wise
-    comparison proves it, and only a difference pays for the joins that name the keys."""
+    ran), and so is a manifest key the lake lacks (named) or holds twice."""
     manifest = lake.changes_url(settings, run_date)
     fs, path = filesystem(manifest)
     if not fs.exists(path):
@@ -108,54 +103,76 @@ def lake_batch(settings: Settings, run_date: dt.date) -> Batch:
     changed = lake.changed_keys(settings, run_date)
     keys.check_unique(changed, manifest)
     day = pl.col(keys.KEY[-1])
-    months = changed.with_columns(
+    by_month = changed.with_columns(
         day.dt.year().cast(pl.Int32).alias("year"), day.dt.month().cast(pl.Int32).alias("month")
     ).partition_by("year", "month", as_dict=True, include_key=False)
-    per_month = {(int(y), int(m)): month for (y, m), month in sorted(months.items())}
-    present = [p for p in lake.partitions(settings) if p in per_month]
+    wanted = {(int(y), int(m)): month for (y, m), month in sorted(by_month.items())}
+    present = [p for p in lake.partitions(settings) if p in wanted]
     stored = dict(zip(present, _partition_rows(settings, present), strict=True))
-    groups: list[list[lake.Partition]] = [[]]
-    rows = 0
-    for partition, month in per_month.items():
-        if groups[-1] and rows + month.height > SLICE_ROWS:
-            groups.append([])
-            rows = 0
-        groups[-1].append(partition)
-        rows += month.height
+    months = _Months(settings, wanted, stored, f"run date {run_date} ({manifest})")
+    return Batch(changed, months.slices)
 
-    what = f"run date {run_date} ({manifest})"
 
-    def scan(partitions: list[lake.Partition]) -> pl.LazyFrame:
-        urls = [lake.partition_url(settings, p) for p in partitions]
+@dataclass(frozen=True, slots=True)
+class _Months:
+    """A run's manifest keys by month (in month order), and the rows each month's lake file
+    holds, read a slice of months at a time.
+
+    A month is read whole when the manifest names as many of its keys as it holds rows (a
+    backfill: the join on the keys is a third of the read's time), else joined to its keys.
+    Either way the keys read must then equal the manifest's: both are sorted, so an
+    element-wise comparison proves it, and only a difference pays for the joins that name
+    the keys (``_covering``)."""
+
+    settings: Settings
+    wanted: dict[lake.Partition, pl.DataFrame]
+    stored: dict[lake.Partition, int]
+    what: str
+
+    def groups(self) -> list[list[lake.Partition]]:
+        """Consecutive months of up to ``SLICE_ROWS`` rows (one month at least)."""
+        groups: list[list[lake.Partition]] = [[]]
+        rows = 0
+        for partition, keys_of in self.wanted.items():
+            if groups[-1] and rows + keys_of.height > SLICE_ROWS:
+                groups.append([])
+                rows = 0
+            groups[-1].append(partition)
+            rows += keys_of.height
+        return groups
+
+    def _scan(self, partitions: list[lake.Partition]) -> pl.LazyFrame:
+        urls = [lake.partition_url(self.settings, p) for p in partitions]
         hive = {"year": pl.Int32, "month": pl.Int32}
         rows = pl.scan_parquet(urls, hive_partitioning=True, hive_schema=hive)
         return rows.select(EnrichedStockRecord.names())
 
-    def group_rows(group: list[lake.Partition]) -> pl.DataFrame:
-        """The rows of a group of months: one scan of the months the manifest names whole,
-        one joined to the keys of the others (files read in parallel, in month order)."""
-        whole = [p for p in group if stored.get(p) == per_month[p].height]
-        joined = [p for p in group if p in stored and p not in whole]
-        absent = [p for p in group if p not in stored]
-        wanted = pl.concat([per_month[p] for p in whole + joined + absent])
-        parts = [scan(whole)] if whole else []
+    def read(self, group: list[lake.Partition]) -> pl.DataFrame:
+        """The rows of a group of months: one scan of the months read whole, one joined to
+        the keys of the others (files read in parallel, in month order)."""
+        whole = [p for p in group if self.stored.get(p) == self.wanted[p].height]
+        joined = [p for p in group if p in self.stored and p not in whole]
+        absent = [p for p in group if p not in self.stored]
+        parts = [self._scan(whole)] if whole else []
         if joined:
-            keyed = pl.concat([per_month[p] for p in joined]).lazy()
-            parts.append(scan(joined).join(keyed, on=keys.KEY, how="semi", maintain_order="left"))
+            on = pl.concat([self.wanted[p] for p in joined]).lazy()
+            parts.append(
+                self._scan(joined).join(on, on=keys.KEY, how="semi", maintain_order="left")
+            )
         found = pl.concat(parts).collect() if parts else Frame.empty(EnrichedStockRecord).df
-        return _covering(found, wanted, what)
+        expected = pl.concat([self.wanted[p] for p in whole + joined + absent])
+        return _covering(found, expected, self.what)
 
-    def slices() -> Iterator[pl.DataFrame]:
+    def slices(self) -> Iterator[pl.DataFrame]:
+        """Each group's rows, the next group read on another thread meanwhile."""
         with ThreadPoolExecutor(1) as reader:
             ahead: deque[Future[pl.DataFrame]] = deque()
-            for group in groups:
-                ahead.append(reader.submit(group_rows, group))
+            for group in self.groups():
+                ahead.append(reader.submit(self.read, group))
                 if len(ahead) > SLICES_AHEAD:
                     yield ahead.popleft().result()
             while ahead:
                 yield ahead.popleft().result()
-
-    return Batch(changed, slices)
 
 
 def _covering(found: pl.DataFrame, wanted: pl.DataFrame, what: str) -> pl.DataFrame:
