@@ -73,15 +73,14 @@ class Session(ABC):
         return found.with_columns(
             pl.col(name).str.to_date()
             if dtype == pl.Date and found.schema[name] == pl.String
-            # Decimal sums and the like: through Python ints, exact
+            # NUMERIC sums arrive as decimals of scale 0: the cast is exact
             else pl.col(name).cast(dtype)
             for name, dtype in schema.items()
         )
 
     @abstractmethod
     def stage(self, rows: pl.DataFrame) -> None:
-        """Bulk-load ``rows`` (EnrichedStockRecord columns, or keys and fingerprints) into
-        ``sql.STAGE``."""
+        """Bulk-load ``rows`` (EnrichedStockRecord columns, or only the key) into ``sql.STAGE``."""
 
     def insert(self, rows: pl.DataFrame) -> None:
         """The merge, step 2: insert ``rows``, whose keys step 1 deleted (from the stage here)."""

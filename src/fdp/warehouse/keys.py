@@ -56,7 +56,7 @@ def check_unique(df: pl.DataFrame, what: str) -> None:
     )
     if twice.height:
         keys = ", ".join(" ".join(str(v) for v in key) for key in twice.rows())
-        raise DataError(f"{what}: the lake holds a key more than once, e.g. {keys}")
+        raise DataError(f"{what}: a key appears more than once, e.g. {keys}")
 
 
 def ranges(df: pl.DataFrame) -> Ranges:

@@ -1,6 +1,6 @@
-"""PostgreSQL through psycopg 3: a batch beside the stored rows is COPY'd straight into the fact
-table, in key order; one whose key ranges hold stored rows goes through a session-private
-staging table (``fdp.warehouse.loader`` tells the merge).
+"""PostgreSQL through psycopg 3: rows are COPY'd straight into the fact table, in key order; a
+session-private staging table holds only the keys of the stored rows a load replaces
+(``fdp.warehouse.loader`` tells the merge).
 
 Rows reach the server in binary COPY format built with numpy (``pgbinary``, no per-row
 Python): exact values, and cheaper for the server than parsing text. A thread encodes the

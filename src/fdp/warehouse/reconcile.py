@@ -48,7 +48,7 @@ import polars as pl
 
 from fdp.errors import TerminalError
 from fdp.records import ROW_KEY, EnrichedStockRecord
-from fdp.warehouse import keys, pghash, sql
+from fdp.warehouse import duck, keys, pghash, sql
 from fdp.warehouse.base import Session
 
 KEY = ROW_KEY
@@ -70,12 +70,14 @@ Stands = Callable[[pl.DataFrame], pl.DataFrame]
 legitimately be there."""
 
 
-def none_stand(keys: pl.DataFrame) -> pl.DataFrame:
-    return keys.head(0)
+def none_stand(others: pl.DataFrame) -> pl.DataFrame:
+    """Ranges that held no row before the load: nothing may stand beside the batch."""
+    return others.head(0)
 
 
-def all_stand(keys: pl.DataFrame) -> pl.DataFrame:
-    return keys
+def all_stand(others: pl.DataFrame) -> pl.DataFrame:
+    """Ranges that held rows: the load cannot tell the rows it did not carry from intruders."""
+    return others
 
 
 class ReconciliationError(TerminalError):
@@ -108,9 +110,9 @@ def fail(where: str, **differences: pl.DataFrame) -> None:
     """Raise ``ReconciliationError`` for the non-empty key frames of ``differences`` (keyword
     names use ``_`` for spaces)."""
     found = {
-        kind.replace("_", " "): keys.select(KEY).sort(KEY).rows()
-        for kind, keys in differences.items()
-        if keys.height
+        kind.replace("_", " "): frame.select(KEY).sort(KEY).rows()
+        for kind, frame in differences.items()
+        if frame.height
     }
     if found:
         raise ReconciliationError(where, found)
@@ -124,8 +126,6 @@ def lake_fingerprints(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> p
     if d.lake_hash_by == "pghash":
         return _pghash_fingerprints(rows)
     if d.lake_hash_by == "duckdb":
-        from fdp.warehouse import duck
-
         return duck.fingerprint(rows, schema)
     return session.frame(sql.lake_fingerprints(d), schema)
 

@@ -53,8 +53,8 @@ class Dialect:
     fact_primary_key: bool = True
     copy_into_fact: bool = False
     """Rows are COPY'd straight into the fact table, written once and never to a staging table
-    (which, if any, holds keys and fingerprints only); else they are staged and inserted from
-    the stage."""
+    (which, if any, holds the keys to delete); else they are staged and inserted from the
+    stage."""
     key_ranges: bool = False
     """The loader passes each batch's key ranges as array parameters (``array_params``
     dialects only). When the fact table holds no row inside them, the rows are inserted, no
@@ -138,8 +138,9 @@ DUCKDB = Dialect(
     row_hash="duckdb_hash",
     lake_hash_by="duckdb",
     # DuckDB's key index made loads 5x slower here (10M rows could not load in 10 s). The key
-    # stays unique without it: the loader rejects a batch holding a key twice, deletes the
-    # batch's keys before inserting in one transaction, and DuckDB loads never overlap
+    # stays unique without it: the loader rejects a batch holding a key twice, inserts only
+    # keys its ranges do not hold or whose stored row it deleted in the same transaction, and
+    # DuckDB loads never overlap
     # (one writing process per file, one load at a time within it: see ``duck``).
     fact_primary_key=False,
 )
