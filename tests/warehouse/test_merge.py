@@ -81,12 +81,8 @@ def test_a_batch_loaded_again_rewrites_nothing_and_a_correction_only_its_row(
     assert_frame_equal(fact_rows(pg_url, Settings()), expected(corrected))
 
 
-@pytest.mark.postgres
-def test_delete_runs_only_when_stored_rows_fall_inside_the_ranges(
-    pg_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """A statement trigger logs each DELETE the merge runs, with the rows it removed."""
-    warehouse = _pg_warehouse(pg_url, tmp_path_factory)
+def _log_deletes(pg_url: str) -> None:
+    """A statement trigger logging each DELETE on the fact table with the rows it removed."""
     with psycopg.connect(pg_url) as con:
         con.execute("CREATE TABLE deletes (at BIGSERIAL, removed BIGINT)")
         con.execute(
@@ -97,6 +93,35 @@ def test_delete_runs_only_when_stored_rows_fall_inside_the_ranges(
             "CREATE TRIGGER log_delete AFTER DELETE ON fact_stock_prices REFERENCING OLD TABLE "
             "AS gone FOR EACH STATEMENT EXECUTE FUNCTION log_delete()"
         )
+
+
+@pytest.mark.postgres
+def test_a_symbol_changed_whole_is_deleted_by_range_the_others_by_key(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Every stored row of AAA changes, one of BBB's: AAA's rows go in one DELETE over its
+    range, BBB's one row by its key; the other BBB rows stay as stored."""
+    warehouse = _pg_warehouse(pg_url, tmp_path_factory)
+    _load(warehouse, STORED)
+    first = _versions(warehouse)
+    _log_deletes(pg_url)
+    one = (pl.col("symbol") == "AAA") | (pl.col("trade_date") == DAYS[1])
+    mixed = STORED.with_columns(pl.when(one).then(pl.col("volume") + 1).otherwise("volume"))
+    _load(warehouse, mixed)
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT removed FROM deletes ORDER BY at").fetchall() == [(3,), (1,)]
+    kept = {key for key, version in _versions(warehouse).items() if first[key] == version}
+    assert kept == {("BBB", DAYS[0]), ("BBB", DAYS[2])}
+    assert_frame_equal(fact_rows(pg_url, Settings()), expected(mixed))
+
+
+@pytest.mark.postgres
+def test_delete_runs_only_when_stored_rows_fall_inside_the_ranges(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A statement trigger logs each DELETE the merge runs, with the rows it removed."""
+    warehouse = _pg_warehouse(pg_url, tmp_path_factory)
+    _log_deletes(pg_url)
     logged = []
     for batch in (STORED, BESIDE, OVER):
         _load(warehouse, batch)

@@ -261,11 +261,19 @@ def _lake(
     session: Session, d: sql.Dialect, batch: Batch, parts: list[pl.DataFrame] | None = None
 ) -> reconcile.Lake:
     """The lake's side of reconciliation: from the slices' segments (``parts``, else computed
-    now, a pass over the slices); per-key fingerprints from a pass over them again."""
-    if parts is None:
-        parts = [_segments(session, d, rows) for rows in batch.slices()]
+    when first asked, a pass over the slices); per-key fingerprints from a pass over them
+    again."""
+
+    def segments() -> list[pl.DataFrame]:
+        if parts is not None:
+            return parts
+        return [_segments(session, d, rows) for rows in batch.slices()]
+
     return reconcile.Lake.of(
-        parts, batch.slices, lambda rows: reconcile.lake_fingerprints(session, d, rows)
+        segments,
+        batch.slices,
+        lambda rows: reconcile.lake_fingerprints(session, d, rows),
+        beside=d.lake_hash_by != "warehouse",
     )
 
 
@@ -273,8 +281,9 @@ def _replace_changed(
     session: Session, d: sql.Dialect, batch: Batch, ranges: keys.Ranges, where: str
 ) -> None:
     """Ranges that hold rows: compare the stored rows with the lake's by fingerprint first,
-    delete the changed ones, insert the changed and the missing ones (a second pass over the
-    slices), and reconcile the segments written to (the others were just compared)."""
+    delete the changed ones (by range for a segment whose every stored row changed, else by
+    key), insert the changed and the missing ones (a second pass over the slices), and
+    reconcile the segments written to (the others were just compared)."""
     lake = _lake(session, d, batch)
     before = reconcile.compare(session, d, lake, ranges)
     written = pl.concat([before.changed, before.missing])
@@ -283,10 +292,14 @@ def _replace_changed(
     rebuild = _rebuilds_key(session, d, written.height)
     if rebuild:
         session.execute(sql.drop_fact_key())
-    if before.changed.height:
-        _stage(session, d, before.changed)
+    if before.replaced.height:
+        session.execute(sql.delete_in_ranges(d), keys.within(ranges, before.replaced))
+    by_key = before.changed.join(before.replaced, on=reconcile.SEGMENT, how="anti")
+    if by_key.height:
+        _stage(session, d, by_key)
         session.execute(sql.delete_staged_keys())
         _unstage(session, d)
+    if before.changed.height:
         _fault_point("after_delete")
     session.insert_all(
         rows.join(written, on=keys.KEY, how="semi", maintain_order="left")

@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -58,6 +60,8 @@ ROWS = sql.SEGMENT_ROWS
 SHOWN = 5
 """Keys named per kind of difference; the counts cover all of them."""
 
+KEY_SCHEMA = pl.Schema({k: EnrichedStockRecord.polars_schema()[k] for k in KEY})
+SEGMENT_SCHEMA = pl.Schema({k: KEY_SCHEMA[k] for k in SEGMENT})
 FINGERPRINT_TYPE: dict[sql.RowHash, pl.DataType] = {
     "hash_record_extended": pl.Int64(),
     "duckdb_hash": pl.UInt64(),
@@ -197,33 +201,45 @@ def segments(per_key: pl.DataFrame) -> pl.DataFrame:
 class Lake:
     """The lake's side of a comparison: each segment's rows and fingerprint sum, and the
     per-key fingerprints of chosen segments, computed when asked (from the rows again: kept
-    for every key they would weigh more than a slice of rows)."""
+    for every key they would weigh more than a slice of rows). ``beside`` says whether they
+    may be computed while the session runs the warehouse's side (not when the warehouse
+    computes them itself)."""
 
-    segments: pl.DataFrame
+    sums: Callable[[], pl.DataFrame]
     of_segments: Callable[[pl.DataFrame], pl.DataFrame]
+    beside: bool
 
     @classmethod
     def of(
         cls,
-        parts: list[pl.DataFrame],
+        parts: Callable[[], list[pl.DataFrame]],
         rows: Callable[[], Iterable[pl.DataFrame]],
         fingerprint: Callable[[pl.DataFrame], pl.DataFrame],
+        *,
+        beside: bool,
     ) -> Lake:
-        """From per-slice ``segments``; ``rows`` iterates the slices again for per-key work,
-        ``fingerprint`` fingerprints one."""
+        """From per-slice ``segments`` (``parts``, asked for once); ``rows`` iterates the
+        slices again for per-key work, ``fingerprint`` fingerprints one."""
+
+        @cache
+        def sums() -> pl.DataFrame:
+            found = pl.concat(parts())
+            return found.group_by(SEGMENT).agg(pl.col(ROWS).sum(), pl.col(FINGERPRINT).sum())
 
         def of_segments(chosen: pl.DataFrame) -> pl.DataFrame:
             found = [fingerprint(part.join(chosen, on=SEGMENT, how="semi")) for part in rows()]
             return pl.concat(found).join(chosen, on=SEGMENT, how="semi")
 
-        summed = (
-            pl.concat(parts).group_by(SEGMENT).agg(pl.col(ROWS).sum(), pl.col(FINGERPRINT).sum())
-        )
-        return cls(summed, of_segments)
+        return cls(sums, of_segments, beside)
 
     def only(self, chosen: pl.DataFrame) -> Lake:
         """This side restricted to the ``chosen`` segments."""
-        return Lake(self.segments.join(chosen, on=SEGMENT, how="semi"), self.of_segments)
+        sums = self.sums
+
+        def chosen_sums() -> pl.DataFrame:
+            return sums().join(chosen, on=SEGMENT, how="semi")
+
+        return Lake(chosen_sums, self.of_segments, self.beside)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +251,8 @@ class Differences:
     """Lake keys the warehouse lacks."""
     others: pl.DataFrame
     """Warehouse keys inside the ranges that the lake rows compared lack."""
+    replaced: pl.DataFrame
+    """Segments (``SEGMENT`` columns) whose every stored row inside the ranges is changed."""
 
     def fail(self, where: str, stands: Stands) -> None:
         """Raise ``ReconciliationError`` unless the only differences are ``others`` that
@@ -264,30 +282,44 @@ def compare(
 ) -> Differences:
     """Compare the warehouse's rows with the lake's: over the key ranges (parameters), or,
     with ``ranges`` None, over the staged keys. Segments first; per-key fingerprints only for
-    the segments that differ."""
-    ours = lake.segments
-    theirs = session.frame(
-        sql.segment_fingerprints(d, ranges is not None), ours.schema, ranges or ()
-    )
-    differing = (
-        ours.join(theirs, on=SEGMENT, how="full", coalesce=True, suffix="_stored", nulls_equal=True)
-        .filter(
-            pl.col(ROWS).ne_missing(pl.col(f"{ROWS}_stored"))
-            | pl.col(FINGERPRINT).ne_missing(pl.col(f"{FINGERPRINT}_stored"))
+    the segments that differ. Each step's lake side is computed on another thread while the
+    database computes its own."""
+    with ThreadPoolExecutor(1) as pool:
+
+        def beside(work: Callable[..., pl.DataFrame], *args: Any) -> Callable[[], pl.DataFrame]:
+            if not lake.beside:
+                found = work(*args)
+                return lambda: found
+            return pool.submit(work, *args).result
+
+        ours = beside(lake.sums)
+        params = ranges or ()
+        schema = pl.Schema({**SEGMENT_SCHEMA, ROWS: pl.Int64(), FINGERPRINT: pl.Int128()})
+        theirs = session.frame(sql.segment_fingerprints(d, ranges is not None), schema, params)
+        differing = (
+            ours()
+            .join(theirs, on=SEGMENT, how="full", coalesce=True, suffix="_stored", nulls_equal=True)
+            .filter(
+                pl.col(ROWS).ne_missing(pl.col(f"{ROWS}_stored"))
+                | pl.col(FINGERPRINT).ne_missing(pl.col(f"{FINGERPRINT}_stored"))
+            )
+            .select(SEGMENT)
         )
-        .select(SEGMENT)
-    )
-    if not differing.height:
-        none = pl.DataFrame(schema=EnrichedStockRecord.polars_schema()).select(KEY)
-        return Differences(none, none, none)
-    ours = lake.of_segments(differing)
-    query = sql.fingerprints(d, over_ranges=ranges is not None)
-    params = keys.within(ranges, differing) if ranges is not None else ()
-    theirs = session.frame(query, ours.schema, params).join(differing, on=SEGMENT, how="semi")
-    both = ours.join(theirs, on=KEY, how="full", coalesce=True, suffix="_stored")
+        if not differing.height:
+            none = pl.DataFrame(schema=KEY_SCHEMA)
+            return Differences(none, none, none, none.select(SEGMENT))
+        ours_by_key = beside(lake.of_segments, differing)
+        query = sql.fingerprints(d, over_ranges=ranges is not None)
+        params = keys.within(ranges, differing) if ranges is not None else ()
+        schema = pl.Schema({**KEY_SCHEMA, FINGERPRINT: FINGERPRINT_TYPE[d.row_hash]})
+        theirs = session.frame(query, schema, params).join(differing, on=SEGMENT, how="semi")
+        both = ours_by_key().join(theirs, on=KEY, how="full", coalesce=True, suffix="_stored")
     stored = pl.col(f"{FINGERPRINT}_stored")
+    changed = both.filter(pl.col(FINGERPRINT) != stored).select(KEY)
+    kept = both.filter(stored.is_not_null()).select(KEY).join(changed, on=KEY, how="anti")
     return Differences(
-        changed=both.filter(pl.col(FINGERPRINT) != stored).select(KEY),
+        changed=changed,
         missing=both.filter(stored.is_null()).select(KEY),
         others=both.filter(pl.col(FINGERPRINT).is_null()).select(KEY),
+        replaced=changed.select(SEGMENT).unique().join(kept, on=SEGMENT, how="anti"),
     )

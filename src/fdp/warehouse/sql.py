@@ -284,18 +284,31 @@ RANGE_COLUMNS = (*KEY[:-1], RANGE_FROM, RANGE_TO)
 last value of the last one."""
 
 
-def _in_ranges(d: Dialect) -> str:
-    """The fact rows inside the key ranges, given as one array parameter per ``RANGE_COLUMNS``
-    (arrays, unlike a temporary table, leave PostgreSQL free to aggregate in parallel
-    workers)."""
+def _ranges(d: Dialect) -> tuple[str, str]:
+    """The key ranges as a relation ``r`` zipped from one array parameter per
+    ``RANGE_COLUMNS`` (arrays, unlike a temporary table, leave PostgreSQL free to aggregate in
+    parallel workers), and the condition that a fact row ``f`` falls inside one."""
     *group, last = KEY
     types = {c.name: d.sql_type(c.arrow_type) for c in EnrichedStockRecord.columns()}
     ranges = d.zipped(
         [(k, types[k]) for k in group] + [(b, types[last]) for b in (RANGE_FROM, RANGE_TO)]
     )
-    on = _same_key("f", "r", group)
-    span = f"f.{last} BETWEEN r.{RANGE_FROM} AND r.{RANGE_TO}"
-    return f"{FACT} AS f JOIN {ranges} ON {on} AND {span}"
+    inside = f"{_same_key('f', 'r', group)} AND f.{last} BETWEEN r.{RANGE_FROM} AND r.{RANGE_TO}"
+    return ranges, inside
+
+
+def _in_ranges(d: Dialect) -> str:
+    """The fact rows inside the key ranges (parameters)."""
+    ranges, inside = _ranges(d)
+    return f"{FACT} AS f JOIN {ranges} ON {inside}"
+
+
+def delete_in_ranges(d: Dialect) -> str:
+    """Remove every fact row inside the key ranges (parameters): the merge's step 1 for the
+    segments whose every stored row it replaces, far cheaper than joining each key (a DELETE
+    of 2M rows here: 2 s by ranges, 5 s by staged keys)."""
+    ranges, inside = _ranges(d)
+    return d.params(f"DELETE FROM {FACT} AS f USING {ranges} WHERE {inside}")
 
 
 def fact_in_ranges(d: Dialect) -> str:
