@@ -222,3 +222,17 @@ def test_nan_reconciles_every_time(wh_settings: Settings) -> None:
     for _ in range(2):
         load_rows(warehouse, Frame(EnrichedStockRecord, rows), "batch with NaN")
     assert fact_rows(wh_settings.warehouse_url, wh_settings)["close"].is_nan().all()
+
+
+def test_segment_sums_past_64_bits_arrive_exact(wh_settings: Settings) -> None:
+    """A segment's sum of fingerprints outgrows 64 bits (PostgreSQL NUMERIC, DuckDB HUGEINT):
+    it must reach the comparison exact, or equal segments would look different."""
+    warehouse = connect(wh_settings.warehouse_url, wh_settings)
+    big = 2**63 - 1
+    query = (
+        "SELECT s, COUNT(*), SUM(x) FROM (VALUES ('A', CAST(? AS BIGINT)), ('A', ?), ('A', -5))"
+        " AS t(s, x) GROUP BY s"
+    )
+    schema = pl.Schema({"s": pl.String, "n": pl.Int64, "sum": pl.Int128})
+    found = warehouse.run(lambda s: s.frame(warehouse.dialect.params(query), schema, (big, big)))
+    assert found.rows() == [("A", 3, 2 * big - 5)]
