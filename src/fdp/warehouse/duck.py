@@ -21,7 +21,7 @@ import pyarrow as pa
 from fdp.errors import ConfigError, TransientError
 from fdp.records import EnrichedStockRecord, Frame
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
-from fdp.warehouse.sql import DUCKDB, FACT, STAGE, lake_fingerprints
+from fdp.warehouse.sql import DUCKDB, STAGE, insert_staged, lake_fingerprints
 
 PREFIX = "duckdb:///"
 _WRITERS: dict[Path, threading.Lock] = {}
@@ -114,11 +114,10 @@ class _DuckSession(Session):
                 raised.append(exc)
                 raise
 
-        schema = Frame.empty(EnrichedStockRecord).df.to_arrow(compat_level=pl.CompatLevel.newest())
-        self.con.register(STAGE, pa.RecordBatchReader.from_batches(schema.schema, batches()))
-        columns = ", ".join(schema.column_names)
+        empty = Frame.empty(EnrichedStockRecord).df.to_arrow(compat_level=pl.CompatLevel.newest())
+        self.con.register(STAGE, pa.RecordBatchReader.from_batches(empty.schema, batches()))
         try:
-            self._run(f"INSERT INTO {FACT} ({columns}) SELECT {columns} FROM {STAGE}")
+            self._run(insert_staged())
         except duckdb.Error:
             if raised:
                 raise raised[0] from None

@@ -102,7 +102,7 @@ class _PgSession(Session):
             raise self._wrap(exc) from exc
 
     def stage(self, rows: pl.DataFrame) -> None:
-        """ANALYZE tells the planner the stage's size, so the merge and the checksum join it
+        """ANALYZE tells the planner the stage's size, so the merge joins it
         by hash."""
         self._copy(STAGE, rows)
         self.execute(f"ANALYZE {STAGE}")

@@ -148,12 +148,8 @@ def check_port(session: Session, d: sql.Dialect) -> None:
     if d.lake_hash_by != "pghash":
         return
     probe = _probe_row()
-    values = ", ".join(
-        f"CAST(? AS {d.sql_type(c.arrow_type)}) AS {c.name}" for c in EnrichedStockRecord.columns()
-    )
-    query = d.params(f"SELECT {sql.row_fingerprint(d)} FROM (SELECT {values}) AS f")
     try:
-        got = session.fetchall(query, probe.row(0))[0][0]
+        got = session.fetchall(sql.probe_fingerprint(d), probe.row(0))[0][0]
     except TerminalError as exc:
         raise TerminalError(
             f"cannot fingerprint rows on this server: {exc}",

@@ -401,6 +401,15 @@ def fingerprints(d: Dialect, over_ranges: bool) -> str:
     )
 
 
+def probe_fingerprint(d: Dialect) -> str:
+    """The fingerprint of one row given as parameters, one per column (a probe of the
+    server's hashing)."""
+    values = ", ".join(
+        f"CAST(? AS {d.sql_type(c.arrow_type)}) AS {c.name}" for c in EnrichedStockRecord.columns()
+    )
+    return d.params(f"SELECT {row_fingerprint(d)} FROM (SELECT {values}) AS f")
+
+
 def lake_fingerprints(d: Dialect, source: str = STAGE) -> str:
     """Each lake row's key and fingerprint, by the database's own function, over ``source``:
     the staging table, or the lake's rows in an in-process database."""
