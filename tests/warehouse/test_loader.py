@@ -215,3 +215,31 @@ def test_cli_load_then_query_on_the_embedded_warehouse(settings: Settings) -> No
     missing = runner.invoke(main, ["load", "--date", "2024-03-01"])
     assert missing.exit_code == 2
     assert "2024-03-01" in missing.output
+
+
+def test_a_run_read_in_many_slices_loads_whole_and_names_a_key_missing_late(
+    wh_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slices of two months stream into one load. A manifest key missing from the last
+    slice's months fails the load, named, after the earlier slices were written: the
+    transaction leaves nothing behind. With the manifest right, the run loads whole."""
+    from fdp import lake
+    from fdp.warehouse import loader
+    from fdp.warehouse.loader import reconcile_run
+    from fdp.warehouse.reconcile import ReconciliationError
+
+    monkeypatch.setattr(loader, "SLICE_ROWS", 4)
+    days = [dt.date(2024, month, 2) for month in range(1, 7)]
+    rows = make_rows(["AAA", "BBB"], days, seed=50)
+    write_run(wh_settings, D1, rows)
+    assert len(list(loader.lake_batch(wh_settings, D1).slices())) == 3
+    gone = pl.DataFrame({"symbol": ["CCC"], "trade_date": [dt.date(2024, 6, 3)]})
+    lake.write_changes(wh_settings, D1, pl.concat([rows.select(gone.columns), gone]).sort("symbol"))
+    with pytest.raises(ReconciliationError, match=r"missing in lake 1: CCC 2024-06-03"):
+        load_run(wh_settings, D1)
+    assert fact_rows(wh_settings.warehouse_url, wh_settings).is_empty()
+
+    lake.write_changes(wh_settings, D1, rows)
+    load_run(wh_settings, D1)
+    assert reconcile_run(wh_settings, D1) == rows.height
+    assert_frame_equal(fact_rows(wh_settings.warehouse_url, wh_settings), expected(rows))

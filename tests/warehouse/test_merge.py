@@ -1,9 +1,9 @@
 """The merge's two paths on a real DuckDB file and a real PostgreSQL.
 
-A batch whose key ranges hold no stored row skips the DELETE and is reconciled over its
-ranges; any other batch replaces the stored rows it carries (PostgreSQL: only those it carries with
-other values) and is reconciled over its keys. Rows the batch
-does not carry, even inside its ranges, must survive either way. The oracle is the batches
+A batch whose key ranges hold no stored row skips the DELETE; any other batch replaces the
+stored rows it carries (PostgreSQL: only those it carries with other values). Either is
+reconciled over its key ranges. Rows the batch does not carry, even inside its ranges, must
+survive either way. The oracle is the batches
 themselves (last one wins per key), read back from the warehouse value for value.
 """
 
@@ -19,10 +19,10 @@ from wh_helpers import expected, fact_rows, make_rows, write_run
 
 from fdp import lake
 from fdp.config import Settings
-from fdp.errors import TerminalError
 from fdp.records import EnrichedStockRecord, Frame
 from fdp.warehouse import connect, load_rows, migrate, read_changes
 from fdp.warehouse.base import Warehouse
+from fdp.warehouse.reconcile import ReconciliationError
 
 DAYS = [dt.date(2024, 1, d) for d in (29, 30, 31)] + [dt.date(2024, 2, d) for d in (1, 2)]
 STORED = make_rows(["AAA", "BBB"], DAYS[:3], seed=20)
@@ -81,12 +81,8 @@ def test_a_batch_loaded_again_rewrites_nothing_and_a_correction_only_its_row(
     assert_frame_equal(fact_rows(pg_url, Settings()), expected(corrected))
 
 
-@pytest.mark.postgres
-def test_delete_runs_only_when_stored_rows_fall_inside_the_ranges(
-    pg_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """A statement trigger logs each DELETE the merge runs, with the rows it removed."""
-    warehouse = _pg_warehouse(pg_url, tmp_path_factory)
+def _log_deletes(pg_url: str) -> None:
+    """A statement trigger logging each DELETE on the fact table with the rows it removed."""
     with psycopg.connect(pg_url) as con:
         con.execute("CREATE TABLE deletes (at BIGSERIAL, removed BIGINT)")
         con.execute(
@@ -97,6 +93,35 @@ def test_delete_runs_only_when_stored_rows_fall_inside_the_ranges(
             "CREATE TRIGGER log_delete AFTER DELETE ON fact_stock_prices REFERENCING OLD TABLE "
             "AS gone FOR EACH STATEMENT EXECUTE FUNCTION log_delete()"
         )
+
+
+@pytest.mark.postgres
+def test_a_symbol_changed_whole_is_deleted_by_range_the_others_by_key(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Every stored row of AAA changes, one of BBB's: AAA's rows go in one DELETE over its
+    range, BBB's one row by its key; the other BBB rows stay as stored."""
+    warehouse = _pg_warehouse(pg_url, tmp_path_factory)
+    _load(warehouse, STORED)
+    first = _versions(warehouse)
+    _log_deletes(pg_url)
+    one = (pl.col("symbol") == "AAA") | (pl.col("trade_date") == DAYS[1])
+    mixed = STORED.with_columns(pl.when(one).then(pl.col("volume") + 1).otherwise("volume"))
+    _load(warehouse, mixed)
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT removed FROM deletes ORDER BY at").fetchall() == [(3,), (1,)]
+    kept = {key for key, version in _versions(warehouse).items() if first[key] == version}
+    assert kept == {("BBB", DAYS[0]), ("BBB", DAYS[2])}
+    assert_frame_equal(fact_rows(pg_url, Settings()), expected(mixed))
+
+
+@pytest.mark.postgres
+def test_delete_runs_only_when_stored_rows_fall_inside_the_ranges(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A statement trigger logs each DELETE the merge runs, with the rows it removed."""
+    warehouse = _pg_warehouse(pg_url, tmp_path_factory)
+    _log_deletes(pg_url)
     logged = []
     for batch in (STORED, BESIDE, OVER):
         _load(warehouse, batch)
@@ -114,7 +139,7 @@ def test_delete_runs_only_when_stored_rows_fall_inside_the_ranges(
 def test_a_warehouse_storing_other_values_fails_reconciliation_and_keeps_its_rows(
     pg_url: str, tmp_path_factory: pytest.TempPathFactory, batch: pl.DataFrame
 ) -> None:
-    """A row trigger changes volumes on their way in: both checksums must see it."""
+    """A row trigger changes volumes on their way in: reconciliation names each such row."""
     warehouse = _pg_warehouse(pg_url, tmp_path_factory)
     _load(warehouse, STORED)
     with psycopg.connect(pg_url) as con:
@@ -127,8 +152,14 @@ def test_a_warehouse_storing_other_values_fails_reconciliation_and_keeps_its_row
             "CREATE TRIGGER nudge BEFORE INSERT ON fact_stock_prices "
             "FOR EACH ROW EXECUTE FUNCTION nudge()"
         )
-    with pytest.raises(TerminalError, match=r"reconciliation failed for batch .*sum\(volume\)"):
+    with pytest.raises(
+        ReconciliationError, match=r"reconciliation failed for batch .*changed"
+    ) as e:
         _load(warehouse, batch)
+    nudged = batch.filter(pl.col("trade_date") >= dt.date(2024, 1, 31)).select(
+        "symbol", "trade_date"
+    )
+    assert e.value.differences == {"changed": nudged.sort("symbol", "trade_date").rows()}
     assert_frame_equal(fact_rows(pg_url, Settings()), expected(STORED))
 
 
@@ -157,12 +188,12 @@ def test_a_batch_in_many_chunks_loads_whole(wh_settings: Settings) -> None:
 
 
 @pytest.mark.postgres
-def test_a_row_appearing_inside_empty_ranges_sends_the_checksum_to_the_keys(
+def test_a_row_appearing_inside_empty_ranges_fails_the_load_naming_it(
     pg_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """The ranges held no row when checked, yet one appears inside them during the load (a
-    trigger stands in for a writer that ignores the load lock): the ranges then hold more than
-    the batch, so the checksum falls back to the batch's keys, which still match."""
+    trigger stands in for a writer that ignores the load lock): the warehouse would hold a row
+    the lake lacks, so reconciliation names it and the load rolls back."""
     warehouse = _pg_warehouse(pg_url, tmp_path_factory)
     _load(warehouse, STORED)
     gappy = make_rows(["DDD"], [DAYS[0], DAYS[4]], seed=24)
@@ -179,14 +210,11 @@ def test_a_row_appearing_inside_empty_ranges_sends_the_checksum_to_the_keys(
             "CREATE TRIGGER intrude AFTER INSERT ON fact_stock_prices "
             "FOR EACH STATEMENT EXECUTE FUNCTION intrude()"
         )
-    _load(warehouse, gappy)
-    got = fact_rows(pg_url, Settings())
-    assert got.filter(pl.col("symbol") == "DDD")["trade_date"].to_list() == [
-        DAYS[0],
-        DAYS[2],
-        DAYS[4],
-    ]
-    assert_frame_equal(got.filter(pl.col("price_id") != "DDD_20240131"), expected(STORED, gappy))
+    with pytest.raises(ReconciliationError) as caught:
+        _load(warehouse, gappy)
+    assert caught.value.differences == {"extra in warehouse": [("DDD", DAYS[2])]}
+    assert "extra in warehouse 1: DDD 2024-01-31" in str(caught.value)
+    assert_frame_equal(fact_rows(pg_url, Settings()), expected(STORED))
 
 
 @pytest.mark.postgres
@@ -210,3 +238,34 @@ def test_a_batch_longer_than_the_encoders_lead_arrives_whole(
         "min": ids.min(),
         "max": ids.max(),
     }
+
+
+@pytest.mark.postgres
+def test_loads_that_rebuild_the_primary_key_leave_it_in_place(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A load into the empty table, and one rewriting most of it, drop the primary key and add
+    it back after the rows (a new index each time): it must be there after each, rejecting a
+    second row of a key. A load rewriting one row keeps the index it found."""
+    warehouse = _pg_warehouse(pg_url, tmp_path_factory)
+    key = (
+        "SELECT conname, conindid FROM pg_constraint "
+        "WHERE conrelid = 'fact_stock_prices'::regclass AND contype = 'p'"
+    )
+    one = (pl.col("symbol") == "BBB") & (pl.col("trade_date") == DAYS[1])
+    corrected = RESTATED.with_columns(pl.when(one).then(pl.col("volume") + 1).otherwise("volume"))
+    indexes = []
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        for batch in (STORED, RESTATED, corrected):
+            _load(warehouse, batch)
+            con.execute("ANALYZE fact_stock_prices")
+            [(name, index)] = con.execute(key).fetchall()
+            assert name == "fact_stock_prices_pkey"
+            indexes.append(index)
+        assert indexes[0] != indexes[1] == indexes[2]
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            con.execute(
+                "INSERT INTO fact_stock_prices SELECT * FROM fact_stock_prices "
+                "WHERE symbol = 'AAA' AND trade_date = DATE '2024-01-29'"
+            )
+    assert_frame_equal(fact_rows(pg_url, Settings()), expected(corrected))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -65,6 +65,19 @@ class Session(ABC):
     @abstractmethod
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
+    def frame(self, sql: str, schema: pl.Schema, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """The rows of one query as a frame of ``schema`` (values the driver returns as text,
+        such as the Redshift Data API's dates, are parsed)."""
+        rows = self.fetchall(sql, params)
+        found = pl.DataFrame(rows, schema=list(schema), orient="row", infer_schema_length=None)
+        return found.with_columns(
+            pl.col(name).str.to_date()
+            if dtype == pl.Date and found.schema[name] == pl.String
+            # NUMERIC sums arrive as decimals of scale 0: the cast is exact
+            else pl.col(name).cast(dtype)
+            for name, dtype in schema.items()
+        )
+
     @abstractmethod
     def stage(self, rows: pl.DataFrame) -> None:
         """Bulk-load ``rows`` (EnrichedStockRecord columns, or only the key) into ``sql.STAGE``."""
@@ -72,6 +85,12 @@ class Session(ABC):
     def insert(self, rows: pl.DataFrame) -> None:
         """The merge, step 2: insert ``rows``, whose keys step 1 deleted (from the stage here)."""
         self.execute(statements.insert_staged())
+
+    def insert_all(self, slices: Iterable[pl.DataFrame]) -> None:
+        """``insert`` every slice of a batch (iterated once, as the database takes them)."""
+        for rows in slices:
+            self.stage(rows)
+            self.insert(rows)
 
 
 class Warehouse(ABC):

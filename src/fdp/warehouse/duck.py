@@ -9,7 +9,7 @@ index to catch two loads inserting the same key: see ``sql.DUCKDB``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.errors import ConfigError, TransientError
+from fdp.records import EnrichedStockRecord, Frame
 from fdp.warehouse.base import Retry, Session, Warehouse, retry
-from fdp.warehouse.sql import DUCKDB, STAGE
+from fdp.warehouse.sql import DUCKDB, STAGE, insert_staged, lake_fingerprints
 
 PREFIX = "duckdb:///"
 READ_ONLY_SETTINGS = (
@@ -60,7 +61,7 @@ def _transient(exc: duckdb.Error) -> bool:
     )
 
 
-def _arrow(df: pl.DataFrame) -> pa.Table:
+def to_arrow(df: pl.DataFrame) -> pa.Table:
     """``df`` as Arrow without a copy: one record batch per Polars chunk, text as string
     views as Polars holds it. Exporting a frame whole first joins its chunks into one, and
     converting text to Arrow strings copies it: 2-3 s each for 10M rows read from the lake."""
@@ -97,9 +98,45 @@ class _DuckSession(Session):
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._run(sql, params).fetchall()
 
+    def frame(self, sql: str, schema: pl.Schema, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """Through Arrow, not Python tuples; columns are named by position, as in ``fetchall``."""
+        try:
+            table = self.con.sql(sql, params=list(params) or None).to_arrow_table()
+        except duckdb.Error as exc:
+            if _transient(exc):
+                raise TransientError(f"DuckDB warehouse {self.where} is busy: {exc}") from exc
+            raise
+        found = pl.from_arrow(table.rename_columns(list(schema)))
+        assert isinstance(found, pl.DataFrame)
+        return found.cast(schema)
+
     def stage(self, rows: pl.DataFrame) -> None:
         """Staging is a view over the rows' Arrow memory: DuckDB scans it without a copy."""
-        self.con.register(STAGE, _arrow(rows))
+        self.con.register(STAGE, to_arrow(rows))
+
+    def insert_all(self, slices: Iterable[pl.DataFrame]) -> None:
+        """One INSERT reading the slices as an Arrow stream, pulled as it goes: an INSERT per
+        slice left partly filled row groups that the checkpoint at the end merged again (a
+        second pass over the data, and a third more file here). An error raised while the
+        slices are read surfaces as itself, not as DuckDB's wrapper of it."""
+        raised: list[BaseException] = []
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for rows in slices:
+                    yield from to_arrow(rows).to_batches()
+            except BaseException as exc:
+                raised.append(exc)
+                raise
+
+        empty = Frame.empty(EnrichedStockRecord).df.to_arrow(compat_level=pl.CompatLevel.newest())
+        self.con.register(STAGE, pa.RecordBatchReader.from_batches(empty.schema, batches()))
+        try:
+            self._run(insert_staged())
+        except duckdb.Error:
+            if raised:
+                raise raised[0] from None
+            raise
 
 
 class DuckDBWarehouse(Warehouse):
@@ -223,3 +260,18 @@ def _first_rows(relation: duckdb.DuckDBPyRelation, limit: int | None) -> pa.Tabl
     finally:
         reader.close()
     return table if limit is None else table.slice(0, limit)
+
+
+def fingerprint(rows: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """The lake side of reconciliation: DuckDB's row fingerprint (``sql.row_fingerprint``) of
+    ``rows``, computed by an in-memory DuckDB of its own over their Arrow memory (the same
+    function as the warehouse's, on another data path)."""
+    con = duckdb.connect()
+    try:
+        con.register("lake_rows", to_arrow(rows))
+        table = con.sql(lake_fingerprints(DUCKDB, "lake_rows")).to_arrow_table()
+    finally:
+        con.close()
+    found = pl.from_arrow(table.rename_columns(list(schema)))
+    assert isinstance(found, pl.DataFrame)
+    return found.cast(schema)

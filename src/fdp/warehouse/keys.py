@@ -22,6 +22,9 @@ from fdp.warehouse.sql import RANGE_FROM, RANGE_TO
 KEY = ROW_KEY
 _RUN = "__fdp_run"
 
+Ranges = list[list[Any]]
+"""A batch's key ranges as statement parameters: one list per ``sql.RANGE_COLUMNS``."""
+
 
 def _runs_prove_unique(df: pl.DataFrame) -> bool:
     last = KEY[-1]
@@ -53,10 +56,10 @@ def check_unique(df: pl.DataFrame, what: str) -> None:
     )
     if twice.height:
         keys = ", ".join(" ".join(str(v) for v in key) for key in twice.rows())
-        raise DataError(f"{what}: the lake holds a key more than once, e.g. {keys}")
+        raise DataError(f"{what}: a key appears more than once, e.g. {keys}")
 
 
-def ranges(df: pl.DataFrame) -> list[list[Any]]:
+def ranges(df: pl.DataFrame) -> Ranges:
     """Per value of the leading key columns, the first and last value of the last one: the
     parameters of the statements over key ranges (``sql.fact_in_ranges``)."""
     *leading, last = KEY
@@ -67,3 +70,12 @@ def ranges(df: pl.DataFrame) -> list[list[Any]]:
         .collect()
     )
     return [found[name].to_list() for name in sql.RANGE_COLUMNS]
+
+
+def within(ranges: Ranges, segments: pl.DataFrame) -> Ranges:
+    """The ``ranges`` (parameters, as ``ranges`` returns them) of ``segments`` only: the
+    values of the leading key columns."""
+    wanted = set(segments.select(KEY[:-1]).rows())
+    leading = list(zip(*ranges[: len(KEY) - 1], strict=True))
+    keep = [i for i, value in enumerate(leading) if value in wanted]
+    return [[column[i] for i in keep] for column in ranges]

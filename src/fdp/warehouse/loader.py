@@ -2,15 +2,21 @@
 
 One transaction per run date: take the load lock and ask whether the fact table holds any row
 inside the batch's key ranges (per symbol, its first and last date, sent as array parameters).
-If not (a backfill, a new day), insert the rows (PostgreSQL: one COPY in key order straight
-into the fact table). If it does, stage the rows, delete the fact rows staged with other
-values and insert the staged rows whose key is then missing: on PostgreSQL a row re-loaded
-unchanged stays as stored, so loading a batch again rewrites nothing (no dead rows, no WAL);
-DuckDB and Redshift delete and insert every key (``sql.Dialect.keeps_unchanged``). Then
-compare the warehouse's checksum of the loaded rows with the lake's, computed meanwhile by
-Polars on another thread, and commit. A crash or a mismatch at any point rolls back to the
-previous rows; re-running a date, or loading overlapping ranges, leaves exactly one row per
-key.
+If not (a backfill, a new day), insert the rows (PostgreSQL: COPY straight into the fact
+table; into an empty one without its primary key, added back after the rows) while the lake's
+rows are fingerprinted on another thread, then reconcile. If it does, fingerprint the lake's
+rows first and compare them with the stored ones (``reconcile.compare``: segments, then the
+keys of the segments that differ), delete the changed rows, insert the changed and the missing
+ones, and reconcile the segments written to: a row re-loaded unchanged stays as stored, so
+loading a batch again rewrites nothing (no dead rows, no WAL). Redshift, which takes no key
+ranges, deletes and inserts every key of the batch. A crash or a mismatch at any point rolls
+back to the previous rows; re-running a date, or loading overlapping ranges, leaves exactly
+one row per key.
+
+A run's rows are read from the lake a slice of months at a time (``Batch``), each slice
+written and fingerprinted before the next is read, so memory follows the slice, not the run.
+Every key of the run's change manifest must be in the lake: one that is not fails the load,
+named.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ import datetime as dt
 import os
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -32,7 +39,7 @@ from fdp.config import Settings
 from fdp.errors import DataError
 from fdp.records import EnrichedStockRecord, Frame, check_finite
 from fdp.storage import filesystem
-from fdp.warehouse import keys, sql
+from fdp.warehouse import keys, reconcile, sql
 from fdp.warehouse.base import Session, Warehouse
 from fdp.warehouse.connect import connect
 from fdp.warehouse.migrations import migrate
@@ -41,10 +48,13 @@ from fdp.warehouse.observability import (
     symbol_info,
     upsert_symbols,
 )
-from fdp.warehouse.reconcile import checksum_sql, compare, frame_checksum
 
 FAULT_ENV = "FDP_WAREHOUSE_FAULT"
 """Test hook: ``after_delete`` SIGKILLs the loader between the merge's DELETE and INSERT."""
+SLICE_ROWS = 500_000
+"""Rows per slice of a run read from the lake (whole months; a month is one slice at least)."""
+SLICES_AHEAD = 1
+"""Slices read ahead of the one being written: the lake read overlaps the load."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,30 @@ class LoadResult:
     rows: int
     seconds: float
     warehouse: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The rows of one load: their keys (unique), and the rows as slices of whole keys, read
+    when iterated (a retried load iterates again)."""
+
+    keys: pl.DataFrame
+    slices: Callable[[], Iterator[pl.DataFrame]]
+
+    @classmethod
+    def of(cls, rows: pl.DataFrame) -> Batch:
+        return cls(rows.select(keys.KEY), lambda: iter([rows]))
+
+    def finite(self, where: str) -> Batch:
+        """This batch, each slice checked for NaN and infinities as it is read: none may
+        enter a warehouse (``fdp.records.check_finite``)."""
+        slices = self.slices
+
+        def checked() -> Iterator[pl.DataFrame]:
+            for rows in slices():
+                yield check_finite(Frame(EnrichedStockRecord, rows, origin=where), where).df
+
+        return Batch(self.keys, checked)
 
 
 def _partition_rows(settings: Settings, partitions: list[lake.Partition]) -> list[int]:
@@ -67,12 +101,10 @@ def _partition_rows(settings: Settings, partitions: list[lake.Partition]) -> lis
         return list(pool.map(count, partitions))
 
 
-def read_changes(settings: Settings, run_date: dt.date) -> Frame[EnrichedStockRecord]:
-    """The current lake rows of the keys run ``run_date`` changed; a run without a manifest
-    is an error here (loading nothing would hide a transform that never ran). One scan of
-    the run's months joined to the keys: 18x faster here than ``lake.changed_rows``. A month
-    whose every row changed (a backfill) is read whole, without the join (a third of the
-    read's time): the lake never drops a key, so as many changed keys as rows are its rows."""
+def lake_batch(settings: Settings, run_date: dt.date) -> Batch:
+    """The current lake rows of the keys run ``run_date`` changed, as a ``Batch``; a run
+    without a manifest is an error here (loading nothing would hide a transform that never
+    ran), and so is a manifest key the lake lacks (named) or holds twice."""
     manifest = lake.changes_url(settings, run_date)
     fs, path = filesystem(manifest)
     if not fs.exists(path):
@@ -80,27 +112,96 @@ def read_changes(settings: Settings, run_date: dt.date) -> Frame[EnrichedStockRe
             f"no change manifest for run date {run_date} at {manifest}: run `fdp transform` first"
         )
     changed = lake.changed_keys(settings, run_date)
-    day = pl.col("trade_date")
-    per_month = dict(
-        changed.group_by((day.dt.year() * 100 + day.dt.month()).alias("month")).len().iter_rows()
-    )
-    present = [
-        (y * 100 + m, (y, m)) for y, m in lake.partitions(settings) if y * 100 + m in per_month
-    ]
-    counts = _partition_rows(settings, [p for _, p in present])
-    whole = [code for (code, _), n in zip(present, counts, strict=True) if per_month[code] == n]
-    joined = [code for code in per_month if code not in whole]
-    scan = lake.scan(settings)
-    month = pl.col("year") * 100 + pl.col("month")
-    parts = [scan.filter(month.is_in(whole))] if whole else []
-    if joined:
-        parts.append(
-            scan.filter(month.is_in(joined)).join(
-                changed.lazy(), on=keys.KEY, how="semi", maintain_order="left"
+    keys.check_unique(changed, manifest)
+    day = pl.col(keys.KEY[-1])
+    by_month = changed.with_columns(
+        day.dt.year().cast(pl.Int32).alias("year"), day.dt.month().cast(pl.Int32).alias("month")
+    ).partition_by("year", "month", as_dict=True, include_key=False)
+    wanted = {(int(y), int(m)): month for (y, m), month in sorted(by_month.items())}
+    present = [p for p in lake.partitions(settings) if p in wanted]
+    stored = dict(zip(present, _partition_rows(settings, present), strict=True))
+    months = _Months(settings, wanted, stored, f"run date {run_date} ({manifest})")
+    return Batch(changed, months.slices)
+
+
+@dataclass(frozen=True, slots=True)
+class _Months:
+    """A run's manifest keys by month (in month order), and the rows each month's lake file
+    holds, read a slice of months at a time.
+
+    A month is read whole when the manifest names as many of its keys as it holds rows (a
+    backfill: the join on the keys is a third of the read's time), else joined to its keys.
+    Either way the keys read must then equal the manifest's: both are sorted, so an
+    element-wise comparison proves it, and only a difference pays for the joins that name
+    the keys (``_covering``)."""
+
+    settings: Settings
+    wanted: dict[lake.Partition, pl.DataFrame]
+    stored: dict[lake.Partition, int]
+    what: str
+
+    def groups(self) -> list[list[lake.Partition]]:
+        """Consecutive months of up to ``SLICE_ROWS`` rows (one month at least)."""
+        groups: list[list[lake.Partition]] = [[]]
+        rows = 0
+        for partition, keys_of in self.wanted.items():
+            if groups[-1] and rows + keys_of.height > SLICE_ROWS:
+                groups.append([])
+                rows = 0
+            groups[-1].append(partition)
+            rows += keys_of.height
+        return groups
+
+    def _scan(self, partitions: list[lake.Partition]) -> pl.LazyFrame:
+        urls = [lake.partition_url(self.settings, p) for p in partitions]
+        hive = {"year": pl.Int32, "month": pl.Int32}
+        rows = pl.scan_parquet(urls, hive_partitioning=True, hive_schema=hive)
+        return rows.select(EnrichedStockRecord.names())
+
+    def read(self, group: list[lake.Partition]) -> pl.DataFrame:
+        """The rows of a group of months: one scan of the months read whole, one joined to
+        the keys of the others (files read in parallel, in month order)."""
+        whole = [p for p in group if self.stored.get(p) == self.wanted[p].height]
+        joined = [p for p in group if p in self.stored and p not in whole]
+        absent = [p for p in group if p not in self.stored]
+        parts = [self._scan(whole)] if whole else []
+        if joined:
+            on = pl.concat([self.wanted[p] for p in joined]).lazy()
+            parts.append(
+                self._scan(joined).join(on, on=keys.KEY, how="semi", maintain_order="left")
             )
-        )
-    rows = pl.concat(parts).collect() if parts else Frame.empty(EnrichedStockRecord).df
-    return Frame(EnrichedStockRecord, rows, origin=manifest)
+        found = pl.concat(parts).collect() if parts else Frame.empty(EnrichedStockRecord).df
+        expected = pl.concat([self.wanted[p] for p in whole + joined + absent])
+        return _covering(found, expected, self.what)
+
+    def slices(self) -> Iterator[pl.DataFrame]:
+        """Each group's rows, the next group read on another thread meanwhile."""
+        with ThreadPoolExecutor(1) as reader:
+            ahead: deque[Future[pl.DataFrame]] = deque()
+            for group in self.groups():
+                ahead.append(reader.submit(self.read, group))
+                if len(ahead) > SLICES_AHEAD:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+
+
+def _covering(found: pl.DataFrame, wanted: pl.DataFrame, what: str) -> pl.DataFrame:
+    """``found`` (lake rows of some months), after checking its keys are exactly ``wanted``'s
+    (the manifest's keys of those months, in the same order when all is well)."""
+    if found.height == wanted.height and found.select(keys.KEY).equals(wanted):
+        return found
+    keys.check_unique(found, what)
+    reconcile.fail(what, missing_in_lake=wanted.join(found, on=keys.KEY, how="anti"))
+    return found.join(wanted, on=keys.KEY, how="semi", maintain_order="left")
+
+
+def read_changes(settings: Settings, run_date: dt.date) -> Frame[EnrichedStockRecord]:
+    """The current lake rows of the keys run ``run_date`` changed, all at once
+    (``lake_batch`` reads them a slice at a time)."""
+    parts = list(lake_batch(settings, run_date).slices())
+    rows = pl.concat(parts, rechunk=False) if parts else Frame.empty(EnrichedStockRecord).df
+    return Frame(EnrichedStockRecord, rows, origin=lake.changes_url(settings, run_date))
 
 
 def _fault_point(name: str) -> None:
@@ -114,69 +215,153 @@ def load_rows(warehouse: Warehouse, rows: Frame[EnrichedStockRecord], what: str)
     the load before it starts."""
     if not len(rows):
         return
-    check_finite(rows, f"{what} in {warehouse.where}")
+    keys.check_unique(rows.df, what)
+    _load(warehouse, Batch.of(rows.df), what)
+
+
+def _load(warehouse: Warehouse, batch: Batch, what: str) -> None:
     d = warehouse.dialect
-    with ThreadPoolExecutor(1) as pool:
-        expected = pool.submit(frame_checksum, rows.df)
-        keys.check_unique(rows.df, what)
-        ranges = keys.ranges(rows.df) if d.key_ranges else None
+    ranges = keys.ranges(batch.keys) if d.key_ranges else None
+    where = f"{what} in {warehouse.where}"
+    batch = batch.finite(where)
 
-        def merge(session: Session) -> None:
-            if d.load_lock:
-                session.execute(d.load_lock)
-            for setting in d.load_settings:
-                session.execute(setting)
-            fresh = ranges is not None and not session.fetchall(sql.fact_in_ranges(d), ranges)
-            keep = not fresh and d.keeps_unchanged
-            staged = not (fresh and d.copy_into_fact)
-            if staged:
-                _stage(session, d, rows.df, keys_only=d.copy_into_fact and not keep)
-            if not fresh:
-                delete = sql.delete_changed_staged_keys if keep else sql.delete_staged_keys
-                session.execute(delete())
-            _fault_point("after_delete")
-            if keep:
-                session.execute(sql.insert_staged_missing())
-            else:
-                session.insert(rows.df)
-            actual = _checksum(session, d, rows.df, ranges, staged)
-            compare(expected.result(), actual, f"{what} in {warehouse.where}")
-            _unstage(session, d)
+    def merge(session: Session) -> None:
+        if d.load_lock:
+            session.execute(d.load_lock)
+        for setting in d.load_settings:
+            session.execute(setting)
+        reconcile.check_port(session, d)
+        if ranges is None:
+            _replace_all(session, d, batch, where)
+        elif session.fetchall(sql.fact_in_ranges(d), ranges):
+            _replace_changed(session, d, batch, ranges, where)
+        else:
+            _insert(session, d, batch, ranges, where)
 
-        warehouse.run(merge)
+    warehouse.run(merge)
 
 
-def _stage(session: Session, d: sql.Dialect, rows: pl.DataFrame, *, keys_only: bool) -> None:
-    """Stage ``rows`` whole, or only their keys (all the DELETE and the checksum join need)."""
+def _insert(
+    session: Session, d: sql.Dialect, batch: Batch, ranges: keys.Ranges, where: str
+) -> None:
+    """Ranges that hold no row: insert every slice (the lake's rows fingerprinted on another
+    thread meanwhile), then reconcile; any row inside the ranges besides the batch's is
+    extra."""
+    rebuild = _rebuilds_key(session, d, batch.keys.height)
+    if rebuild:
+        session.execute(sql.drop_fact_key())
+    with ThreadPoolExecutor(1) as hasher:
+        parts: list[Future[pl.DataFrame]] = []
+
+        def fingerprinted() -> Iterator[pl.DataFrame]:
+            for rows in batch.slices():
+                parts.append(hasher.submit(_segments, session, d, rows))
+                yield rows
+
+        session.insert_all(fingerprinted())
+        lake = _lake(session, d, batch, [f.result() for f in parts])
+    if rebuild:
+        session.execute(sql.add_fact_key())
+    reconcile.check(session, d, lake, ranges, where, reconcile.none_stand)
+
+
+def _segments(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> pl.DataFrame:
+    return reconcile.segments(reconcile.lake_fingerprints(session, d, rows))
+
+
+def _lake(
+    session: Session, d: sql.Dialect, batch: Batch, parts: list[pl.DataFrame] | None = None
+) -> reconcile.Lake:
+    """The lake's side of reconciliation: from the slices' segments (``parts``, else computed
+    when first asked, a pass over the slices); per-key fingerprints from a pass over them
+    again."""
+
+    def segments() -> list[pl.DataFrame]:
+        if parts is not None:
+            return parts
+        return [_segments(session, d, rows) for rows in batch.slices()]
+
+    return reconcile.Lake.of(
+        segments,
+        batch.slices,
+        lambda rows: reconcile.lake_fingerprints(session, d, rows),
+        beside=d.lake_hash_by != "warehouse",
+    )
+
+
+def _replace_changed(
+    session: Session, d: sql.Dialect, batch: Batch, ranges: keys.Ranges, where: str
+) -> None:
+    """Ranges that hold rows: compare the stored rows with the lake's by fingerprint first,
+    delete the changed ones (by range for a segment whose every stored row changed, else by
+    key), insert the changed and the missing ones (a second pass over the slices), and
+    reconcile the segments written to (the others were just compared)."""
+    lake = _lake(session, d, batch)
+    before = reconcile.compare(session, d, lake, ranges)
+    written = pl.concat([before.changed, before.missing])
+    if not written.height:
+        return
+    rebuild = _rebuilds_key(session, d, written.height)
+    if rebuild:
+        session.execute(sql.drop_fact_key())
+    if before.replaced.height:
+        session.execute(sql.delete_in_ranges(d), keys.within(ranges, before.replaced))
+    by_key = before.changed.join(before.replaced, on=reconcile.SEGMENT, how="anti")
+    if by_key.height:
+        _stage(session, d, by_key)
+        session.execute(sql.delete_staged_keys())
+        _unstage(session, d)
+    if before.changed.height:
+        _fault_point("after_delete")
+    session.insert_all(
+        rows.join(written, on=keys.KEY, how="semi", maintain_order="left")
+        for rows in batch.slices()
+    )
+    if rebuild:
+        session.execute(sql.add_fact_key())
+    segments = written.select(reconcile.SEGMENT).unique()
+    reconcile.check(
+        session, d, lake.only(segments), keys.within(ranges, segments), where, reconcile.all_stand
+    )
+
+
+def _rebuilds_key(session: Session, d: sql.Dialect, rows: int) -> bool:
+    """Whether writing ``rows`` rows should drop and re-add the primary key
+    (``sql.Dialect.rebuild_key_share``)."""
+    if d.rebuild_key_share is None:
+        return False
+    if not session.fetchall(sql.fact_is_empty()):
+        return True
+    estimate = float(session.fetchall(sql.fact_row_estimate())[0][0])
+    return estimate > 0 and rows >= d.rebuild_key_share * estimate
+
+
+def _replace_all(session: Session, d: sql.Dialect, batch: Batch, where: str) -> None:
+    """No key ranges (Redshift): stage the whole batch, delete every stored row of its keys,
+    insert the staged rows and reconcile over the staged keys."""
+    parts = list(batch.slices())
+    rows = pl.concat(parts, rechunk=False) if parts else Frame.empty(EnrichedStockRecord).df
+    _stage(session, d, rows)
+    session.execute(sql.delete_staged_keys())
+    _fault_point("after_delete")
+    session.insert(rows)
+    lake = _lake(session, d, Batch.of(rows))
+    reconcile.check(session, d, lake, None, where, reconcile.all_stand)
+    _unstage(session, d)
+
+
+def _stage(session: Session, d: sql.Dialect, rows: pl.DataFrame) -> None:
+    """Stage ``rows`` (whole rows, or keys only) in a staging table (DuckDB: a view over them,
+    which ``stage`` creates)."""
     if d is not sql.DUCKDB:
-        session.execute(sql.create_stage(keys_only=keys_only))
-    session.stage(rows.select(keys.KEY) if keys_only else rows)
+        session.execute(sql.create_stage(keys_only=rows.width == len(keys.KEY)))
+    session.stage(rows)
 
 
 def _unstage(session: Session, d: sql.Dialect) -> None:
     """Drop the staging table ``_stage`` created (DuckDB's stage is a view over the rows)."""
     if d is not sql.DUCKDB:
         session.execute(sql.drop_stage())
-
-
-def _checksum(
-    session: Session,
-    d: sql.Dialect,
-    rows: pl.DataFrame,
-    ranges: list[list[Any]] | None,
-    staged: bool,
-) -> tuple[Any, ...]:
-    """The warehouse's checksum of the loaded rows: over the batch's key ranges when they hold
-    exactly as many rows as the batch (the merge leaves every batch key stored once, so equal
-    counts leave no other row inside them), else over the staged keys (a join on every key:
-    4x the time on 10M rows here)."""
-    if ranges is not None:
-        over_ranges = session.fetchall(checksum_sql(d), ranges)[0]
-        if over_ranges[0] == rows.height:
-            return over_ranges
-    if not staged:
-        _stage(session, d, rows, keys_only=d.copy_into_fact)
-    return session.fetchall(checksum_sql())[0]
 
 
 def _add_symbols(warehouse: Warehouse, symbols: set[str]) -> None:
@@ -192,10 +377,11 @@ def load_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = 
     warehouse = connect(warehouse_url or settings.warehouse_url, settings)
     migrate(warehouse)
     t0 = time.perf_counter()
-    frame = read_changes(settings, run_date)
-    load_rows(warehouse, frame, f"run date {run_date}")
-    _add_symbols(warehouse, set(frame.df["symbol"].unique().to_list()))
-    return LoadResult(run_date, len(frame), time.perf_counter() - t0, warehouse.where)
+    batch = lake_batch(settings, run_date)
+    if batch.keys.height:
+        _load(warehouse, batch, f"run date {run_date}")
+        _add_symbols(warehouse, set(batch.keys["symbol"].unique().to_list()))
+    return LoadResult(run_date, batch.keys.height, time.perf_counter() - t0, warehouse.where)
 
 
 def run_dates(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]:
@@ -224,20 +410,47 @@ def load_range(
 @lake.leased("reconcile")
 def reconcile_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = None) -> int:
     """Check, after the load committed, that the warehouse rows of run ``run_date``'s keys
-    equal the lake's (counts and checksum); return the number of rows checked."""
+    equal the lake's, and that the key ranges hold no row the lake lacks; return the number
+    of rows checked."""
     warehouse = connect(warehouse_url or settings.warehouse_url, settings)
-    rows = read_changes(settings, run_date)
-    if not len(rows):
+    d = warehouse.dialect
+    batch = lake_batch(settings, run_date)
+    if not batch.keys.height:
         return 0
-    expected = frame_checksum(rows.df)
+    ranges = keys.ranges(batch.keys) if d.key_ranges else None
+    where = f"run date {run_date} in {warehouse.where}"
 
     def check(session: Session) -> None:
-        for setting in warehouse.dialect.load_settings:
+        for setting in d.load_settings:
             session.execute(setting)
-        _stage(session, warehouse.dialect, rows.df, keys_only=warehouse.dialect.copy_into_fact)
-        actual = session.fetchall(checksum_sql())[0]
-        _unstage(session, warehouse.dialect)
-        compare(expected, actual, f"run date {run_date} in {warehouse.where}")
+        reconcile.check_port(session, d)
+        if ranges is None:
+            rows = pl.concat(list(batch.slices()), rechunk=False)
+            _stage(session, d, rows)
+            lake = _lake(session, d, Batch.of(rows))
+        else:
+            lake = _lake(session, d, batch)
+        reconcile.check(session, d, lake, ranges, where, _in_lake(settings))
+        if ranges is None:
+            _unstage(session, d)
 
     warehouse.run(check)
-    return len(rows)
+    return batch.keys.height
+
+
+def _in_lake(settings: Settings) -> reconcile.Stands:
+    """Of some keys, those the lake holds (rows of other runs may stand in a run's ranges)."""
+
+    def held(wanted: pl.DataFrame) -> pl.DataFrame:
+        day = pl.col(keys.KEY[-1])
+        months = wanted.select(day.dt.year() * 100 + day.dt.month()).to_series().unique()
+        month = pl.col("year") * 100 + pl.col("month")
+        return (
+            lake.scan(settings)
+            .filter(month.is_in(months.implode()))
+            .select(keys.KEY)
+            .join(wanted.lazy(), on=keys.KEY, how="semi")
+            .collect()
+        )
+
+    return held

@@ -1,6 +1,6 @@
-"""PostgreSQL through psycopg 3: a batch beside the stored rows is COPY'd straight into the fact
-table, in key order; one whose key ranges hold stored rows goes through a session-private
-staging table (``fdp.warehouse.loader`` tells the merge).
+"""PostgreSQL through psycopg 3: rows are COPY'd straight into the fact table, in key order; a
+session-private staging table holds only the keys of the stored rows a load replaces
+(``fdp.warehouse.loader`` tells the merge).
 
 Rows reach the server in binary COPY format built with numpy (``pgbinary``, no per-row
 Python): exact values, and cheaper for the server than parsing text. A thread encodes the
@@ -14,7 +14,7 @@ deadlock or lose rows.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from itertools import islice
@@ -88,8 +88,17 @@ class _PgSession(Session):
         except psycopg.Error as exc:
             raise self._wrap(exc) from exc
 
+    def frame(self, sql: str, schema: pl.Schema, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """Rows fetched in binary (no text to parse: a tenth faster for 2M fingerprints)."""
+        try:
+            with self.con.cursor(binary=True) as cur:
+                rows = cur.execute(sql, params or None).fetchall()
+        except psycopg.Error as exc:
+            raise self._wrap(exc) from exc
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
     def stage(self, rows: pl.DataFrame) -> None:
-        """ANALYZE tells the planner the stage's size, so the merge and the checksum join it
+        """ANALYZE tells the planner the stage's size, so the merge joins it
         by hash."""
         self._copy(STAGE, rows)
         self.execute(f"ANALYZE {STAGE}")
@@ -98,6 +107,10 @@ class _PgSession(Session):
         """The rows go straight into the fact table, in key order: written once, the primary
         key rejecting a key that ``rows`` holds twice."""
         self._copy(FACT, in_key_order(rows.select(EnrichedStockRecord.names())))
+
+    def insert_all(self, slices: Iterable[pl.DataFrame]) -> None:
+        for rows in slices:
+            self.insert(rows)
 
     def _copy(self, table: str, rows: pl.DataFrame) -> None:
         """Binary COPY of ``rows`` (named as ``table``'s columns), encoded on another thread

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pyarrow as pa
 
@@ -27,6 +28,18 @@ COLUMNS = EnrichedStockRecord.names()
 LOAD_LOCK_ID = 7_246_315_001
 """PostgreSQL advisory-lock id that serialises fact loads (any constant unique to fdp)."""
 
+FINGERPRINT = "fingerprint"
+"""The column holding a row's fingerprint (a segment's: their sum) in reconciliation queries."""
+SEGMENT_ROWS = "segment_rows"
+ROW_SEED_OFFSET = 1 << 62
+"""PostgreSQL seeds each row's fingerprint with the days from 2000-01-01 to its trade date plus
+this offset. ``hash_record_extended`` is a weighted sum of its values' hashes: with one seed for
+every row, two values swapped between rows of a segment would leave the segment's sum as it
+was. A seed that differs along the segment hashes each row with a different function, so the
+swap shows; the offset keeps the seed from ever being 0 (which would hash 0.0 like NULL)."""
+
+RowHash = Literal["hash_record_extended", "duckdb_hash", "fnv_hash"]
+
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
@@ -39,17 +52,23 @@ class Dialect:
     fact_suffix: str = ""
     fact_primary_key: bool = True
     copy_into_fact: bool = False
-    """Rows whose key ranges hold no stored row are COPY'd straight into the fact table, written
-    once and not to a stage and again; a staging table that only serves the DELETE or the
-    checksum holds just the keys."""
+    """Rows are COPY'd straight into the fact table, written once and never to a staging table
+    (which, if any, holds the keys to delete); else they are staged and inserted from the
+    stage."""
     key_ranges: bool = False
-    """The loader passes each batch's key ranges as array parameters: when the fact table holds
-    no row inside them, the DELETE is skipped, and the checksum reads the ranges, not every
-    key, when they hold no other row (``array_params`` dialects only)."""
-    keeps_unchanged: bool = False
-    """A row re-loaded with the values it has stored stays in place, only changed rows are
-    replaced (``delete_changed_staged_keys``; needs row-wise ``IS DISTINCT FROM``, which
-    Redshift lacks): loading a batch again, a retry or an overlapping range, rewrites nothing."""
+    """The loader passes each batch's key ranges as array parameters (``array_params``
+    dialects only). When the fact table holds no row inside them, the rows are inserted, no
+    DELETE. When it does, a row re-loaded with the values it has stored stays in place: the
+    stored rows' fingerprints are compared with the lake's first (segments, then the keys of
+    the segments that differ) and only the changed rows are replaced, so loading a batch
+    again, a retry or an overlapping range, rewrites nothing. Reconciliation reads the fact
+    rows inside the ranges, so a row that should not be there is seen too."""
+    rebuild_key_share: float | None = None
+    """A load writing at least this share of the fact table's rows (by the planner's estimate;
+    any load into an empty table) drops the primary key and adds it back after the rows: one
+    sorted build instead of an index insertion per row, each of which, over rows the load
+    deleted, is checked against the dead version. The drop locks the table against readers
+    until the load commits, so only loads that rewrite most of it take this path."""
     load_settings: tuple[str, ...] = ()
     """Statements that tune one load transaction (planning, memory, parallelism: never
     durability)."""
@@ -60,6 +79,13 @@ class Dialect:
     """Arrays are zipped by ``unnest(a, b, ...)`` in FROM (PostgreSQL: unlike set-returning
     functions in a select list, it lets the planner aggregate in parallel workers), else by
     one UNNEST per array in a select list (DuckDB has no multi-array unnest)."""
+    row_hash: RowHash = "fnv_hash"
+    """The database function fingerprinting a row (``row_fingerprint``)."""
+    lake_hash_by: Literal["pghash", "duckdb", "warehouse"] = "warehouse"
+    """Who fingerprints the lake's rows, never from the rows the database stored: fdp's own
+    rewrite of PostgreSQL's hashing (``fdp.warehouse.pghash``); DuckDB in process, in a
+    database of its own, over the lake's Arrow rows; or the warehouse over the staging table
+    COPY'd from the lake's Parquet (Redshift)."""
 
     def zipped(self, columns: Sequence[tuple[str, str]]) -> str:
         """A relation ``r`` of rows zipped from one array parameter per (name, SQL type)."""
@@ -98,15 +124,23 @@ DUCKDB = Dialect(
     placeholder="?",
     load_lock=None,
     key_ranges=True,
-    # Comparing every column made the merge's join hold whole rows: 9 GiB for 10M rows here.
-    keeps_unchanged=False,
     array_params=True,
     # Rows need no order in the fact table; keeping it made DuckDB insert each Arrow batch on
     # its own and merge them after: a quarter more CPU for 10M rows read from the lake.
-    load_settings=("SET SESSION preserve_insertion_order = false",),
+    load_settings=(
+        "SET SESSION preserve_insertion_order = false",
+        # A load is no interactive query: no progress bar drawn on the caller's terminal.
+        "SET enable_progress_bar = false",
+        # DuckDB keeps the blocks a load wrote cached up to its limit (80% of RAM by default):
+        # 10M rows from the lake peaked at 2.8 GiB here, 1.5 GiB with this limit, as fast.
+        "SET memory_limit = '512MB'",
+    ),
+    row_hash="duckdb_hash",
+    lake_hash_by="duckdb",
     # DuckDB's key index made loads 5x slower here (10M rows could not load in 10 s). The key
-    # stays unique without it: the loader rejects a batch holding a key twice, deletes the
-    # batch's keys before inserting in one transaction, and DuckDB loads never overlap
+    # stays unique without it: the loader rejects a batch holding a key twice, inserts only
+    # keys its ranges do not hold or whose stored row it deleted in the same transaction, and
+    # DuckDB loads never overlap
     # (one writing process per file, one load at a time within it: see ``duck``).
     fact_primary_key=False,
 )
@@ -117,11 +151,13 @@ POSTGRES = Dialect(
     load_lock=f"SELECT pg_advisory_xact_lock({LOAD_LOCK_ID})",
     copy_into_fact=True,
     key_ranges=True,
-    keeps_unchanged=True,
+    rebuild_key_share=0.5,
     array_params=True,
     unnest_in_from=True,
+    row_hash="hash_record_extended",
+    lake_hash_by="pghash",
     load_settings=(
-        # Compiling the checksum's dozens of aggregates took longer (0.5-1 s) than JIT saved.
+        # Compiling the reconciliation's expressions took longer (0.5-1 s) than JIT saved.
         "SET LOCAL jit = off",
         # The merge's hash joins and its staging table stay in memory (up to these sizes)
         # instead of spilling to disk: a third faster for 2M rows here.
@@ -232,26 +268,6 @@ def insert_staged() -> str:
     return f"INSERT INTO {FACT} ({cols}) SELECT {cols} FROM {STAGE}"
 
 
-def delete_changed_staged_keys() -> str:
-    """The merge, step 1, where a staged row may equal its stored one: remove only the fact
-    rows staged with other values. A row re-loaded unchanged keeps its stored version, so
-    loading a batch again rewrites nothing (no dead rows, no index churn)."""
-    values = [c for c in COLUMNS if c not in KEY]
-    stored, staged = _column_list(values, f"{FACT}."), _column_list(values, f"{STAGE}.")
-    on = _same_key(FACT, STAGE)
-    return f"DELETE FROM {FACT} USING {STAGE} WHERE {on} AND ({stored}) IS DISTINCT FROM ({staged})"
-
-
-def insert_staged_missing() -> str:
-    """Step 2 after ``delete_changed_staged_keys``: insert the staged rows whose key the fact
-    table no longer (or never) held."""
-    cols = _column_list(COLUMNS)
-    return (
-        f"INSERT INTO {FACT} ({cols}) SELECT {_column_list(COLUMNS, 's.')} FROM {STAGE} AS s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {FACT} AS f WHERE {_same_key('f', 's')})"
-    )
-
-
 def insert_staged_deduplicated() -> str:
     """Step 2 when staging may hold a key twice (a raw COPY): the latest processed row wins."""
     cols = _column_list(COLUMNS)
@@ -273,18 +289,31 @@ RANGE_COLUMNS = (*KEY[:-1], RANGE_FROM, RANGE_TO)
 last value of the last one."""
 
 
-def _in_ranges(d: Dialect) -> str:
-    """The fact rows inside the key ranges, given as one array parameter per ``RANGE_COLUMNS``
-    (arrays, unlike a temporary table, leave PostgreSQL free to aggregate in parallel
-    workers)."""
+def _ranges(d: Dialect) -> tuple[str, str]:
+    """The key ranges as a relation ``r`` zipped from one array parameter per
+    ``RANGE_COLUMNS`` (arrays, unlike a temporary table, leave PostgreSQL free to aggregate in
+    parallel workers), and the condition that a fact row ``f`` falls inside one."""
     *group, last = KEY
     types = {c.name: d.sql_type(c.arrow_type) for c in EnrichedStockRecord.columns()}
     ranges = d.zipped(
         [(k, types[k]) for k in group] + [(b, types[last]) for b in (RANGE_FROM, RANGE_TO)]
     )
-    on = _same_key("f", "r", group)
-    span = f"f.{last} BETWEEN r.{RANGE_FROM} AND r.{RANGE_TO}"
-    return f"{FACT} AS f JOIN {ranges} ON {on} AND {span}"
+    inside = f"{_same_key('f', 'r', group)} AND f.{last} BETWEEN r.{RANGE_FROM} AND r.{RANGE_TO}"
+    return ranges, inside
+
+
+def _in_ranges(d: Dialect) -> str:
+    """The fact rows inside the key ranges (parameters)."""
+    ranges, inside = _ranges(d)
+    return f"{FACT} AS f JOIN {ranges} ON {inside}"
+
+
+def delete_in_ranges(d: Dialect) -> str:
+    """Remove every fact row inside the key ranges (parameters): the merge's step 1 for the
+    segments whose every stored row it replaces, far cheaper than joining each key (a DELETE
+    of 2M rows here: 2 s by ranges, 5 s by staged keys)."""
+    ranges, inside = _ranges(d)
+    return d.params(f"DELETE FROM {FACT} AS f USING {ranges} WHERE {inside}")
 
 
 def fact_in_ranges(d: Dialect) -> str:
@@ -292,13 +321,105 @@ def fact_in_ranges(d: Dialect) -> str:
     return d.params(f"SELECT 1 FROM {_in_ranges(d)} LIMIT 1")
 
 
-def checksum(aggregates: Sequence[str], ranges_in: Dialect | None = None) -> str:
-    """The reconciliation query: ``aggregates`` over the fact rows whose key is staged, or
-    inside the key ranges (parameters in ``ranges_in``'s style)."""
-    if ranges_in is not None:
-        return ranges_in.params(f"SELECT {', '.join(aggregates)} FROM {_in_ranges(ranges_in)}")
-    on = _same_key("f", "s")
-    return f"SELECT {', '.join(aggregates)} FROM {FACT} AS f JOIN {STAGE} AS s ON {on}"
+def fact_is_empty() -> str:
+    """One row if the fact table holds any row at all, else none."""
+    return f"SELECT 1 FROM {FACT} LIMIT 1"
+
+
+def fact_row_estimate() -> str:
+    """PostgreSQL's estimate of the fact table's rows (-1 before it was ever analyzed)."""
+    return f"SELECT reltuples FROM pg_class WHERE oid = '{FACT}'::regclass"
+
+
+FACT_KEY = f"{FACT}_pkey"
+"""The name PostgreSQL gives the fact table's primary key (``create_fact``)."""
+
+
+def drop_fact_key() -> str:
+    return f"ALTER TABLE {FACT} DROP CONSTRAINT {FACT_KEY}"
+
+
+def add_fact_key() -> str:
+    return f"ALTER TABLE {FACT} ADD CONSTRAINT {FACT_KEY} PRIMARY KEY ({_column_list(KEY)})"
+
+
+def row_fingerprint(d: Dialect, alias: str = "f") -> str:
+    """Each row's 64-bit fingerprint over every column of ``alias``, NULLs included.
+
+    ``hash_record_extended``: PostgreSQL >= 14, seeded per row (``ROW_SEED_OFFSET``).
+    ``duckdb_hash``: DuckDB's ``hash`` of the columns in order, hashed again: DuckDB combines a
+    row's values by multiply-and-XOR, and a row hash that is not rehashed could let two values
+    swapped between rows keep a segment's sum (one chance in 2**32 per swap).
+    ``fnv_hash``: Redshift's FNV-1a chained over the columns, each preceded by its NULL flag
+    (text: its byte length, -1 for NULL), so adjacent texts cannot trade bytes."""
+    columns = [f"{alias}.{c.name}" for c in EnrichedStockRecord.columns()]
+    if d.row_hash == "hash_record_extended":
+        last = f"{alias}.{KEY[-1]}"
+        seed = f"(({last} - DATE '2000-01-01') + {ROW_SEED_OFFSET})"
+        return f"hash_record_extended(ROW({', '.join(columns)}), {seed})"
+    if d.row_hash == "duckdb_hash":
+        return f"hash(hash({', '.join(columns)}))"
+    folded = "0"
+    for col, ref in zip(EnrichedStockRecord.columns(), columns, strict=True):
+        if d.sql_type(col.arrow_type) == d.text:
+            flag, value = f"COALESCE(OCTET_LENGTH({ref}), -1)", f"COALESCE({ref}, '')"
+        else:
+            flag = f"CASE WHEN {ref} IS NULL THEN 1 ELSE 0 END"
+            value = f"COALESCE({ref}, {_zero(d.sql_type(col.arrow_type))})"
+        folded = f"FNV_HASH({value}, FNV_HASH({flag}, {folded}))"
+    return folded
+
+
+def _zero(sql_type: str) -> str:
+    """A value of ``sql_type`` standing in for NULL (the NULL flag beside it tells them apart)."""
+    if sql_type == "DATE":
+        return "DATE '2000-01-01'"
+    if sql_type == "TIMESTAMPTZ":
+        return "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+    return "0"
+
+
+def _fingerprinted(d: Dialect, over_ranges: bool) -> str:
+    """The fact rows being reconciled: inside the key ranges (parameters), or of the staged
+    keys."""
+    if over_ranges:
+        return _in_ranges(d)
+    return f"{FACT} AS f JOIN {STAGE} AS s ON {_same_key('f', 's')}"
+
+
+def segment_fingerprints(d: Dialect, over_ranges: bool) -> str:
+    """Per segment (the leading key columns): the rows and the sum of their fingerprints, over
+    the fact rows inside the key ranges or of the staged keys (the sum is exact: PostgreSQL's
+    NUMERIC, DuckDB's HUGEINT)."""
+    group = _column_list(KEY[:-1], "f.")
+    return d.params(
+        f"SELECT {group}, COUNT(*) AS {SEGMENT_ROWS}, SUM({row_fingerprint(d)}) AS {FINGERPRINT} "
+        f"FROM {_fingerprinted(d, over_ranges)} GROUP BY {group}"
+    )
+
+
+def fingerprints(d: Dialect, over_ranges: bool) -> str:
+    """Each fact row's key and fingerprint, inside the key ranges or of the staged keys."""
+    return d.params(
+        f"SELECT {_column_list(KEY, 'f.')}, {row_fingerprint(d)} AS {FINGERPRINT} "
+        f"FROM {_fingerprinted(d, over_ranges)}"
+    )
+
+
+def probe_fingerprint(d: Dialect) -> str:
+    """The fingerprint of one row given as parameters, one per column (a probe of the
+    server's hashing)."""
+    values = ", ".join(
+        f"CAST(? AS {d.sql_type(c.arrow_type)}) AS {c.name}" for c in EnrichedStockRecord.columns()
+    )
+    return d.params(f"SELECT {row_fingerprint(d)} FROM (SELECT {values}) AS f")
+
+
+def lake_fingerprints(d: Dialect, source: str = STAGE) -> str:
+    """Each lake row's key and fingerprint, by the database's own function, over ``source``:
+    the staging table, or the lake's rows in an in-process database."""
+    key = _column_list(KEY, "f.")
+    return f"SELECT {key}, {row_fingerprint(d)} AS {FINGERPRINT} FROM {source} AS f"
 
 
 def delete_pipeline_run(d: Dialect) -> str:
