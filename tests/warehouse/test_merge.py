@@ -47,6 +47,8 @@ def test_batches_beside_and_over_stored_rows_leave_every_other_row(wh_settings: 
     assert_frame_equal(fact_rows(url, wh_settings), expected(STORED, BESIDE, OVER))
     _load(warehouse, OVER)  # the same batch again: every key it holds is stored now
     assert_frame_equal(fact_rows(url, wh_settings), expected(STORED, BESIDE, OVER))
+    _load(warehouse, RESTATED)  # every stored row of its ranges changed: deleted by range
+    assert_frame_equal(fact_rows(url, wh_settings), expected(STORED, BESIDE, OVER, RESTATED))
 
 
 def _pg_warehouse(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
