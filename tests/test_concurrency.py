@@ -241,15 +241,17 @@ PAUSED_LOAD = textwrap.dedent(
     from fdp.warehouse import loader
 
     day, read, go = sys.argv[1:4]
-    load_rows = loader.load_rows
+    lake_batch = loader.lake_batch
 
     def paused(*args, **kwargs):
+        batch = lake_batch(*args, **kwargs)
+        rows = list(batch.slices())  # the lake read now, the commit after the pause
         Path(read).touch()
         while not Path(go).exists():
             time.sleep(0.01)
-        return load_rows(*args, **kwargs)
+        return loader.Batch(batch.keys, lambda: iter(rows))
 
-    loader.load_rows = paused
+    loader.lake_batch = paused
     loader.load_run(Settings(), dt.date.fromisoformat(day))
     """
 )

@@ -18,6 +18,7 @@ from wh_helpers import fact_rows, make_rows, write_run
 
 from fdp import lake
 from fdp.config import Settings
+from fdp.errors import DataError
 from fdp.records import EnrichedStockRecord, Frame
 from fdp.warehouse import connect, load_rows, load_run, migrate
 from fdp.warehouse.loader import reconcile_run
@@ -210,18 +211,20 @@ def test_a_manifest_key_missing_from_the_lake_fails_naming_it(wh_settings: Setti
     assert fact_rows(wh_settings.warehouse_url, wh_settings).is_empty()
 
 
-def test_nan_reconciles_every_time(wh_settings: Settings) -> None:
-    """No NaN should reach the lake, but if one does it must not fail forever (NaN != NaN):
-    every NaN, whatever its payload and sign, fingerprints as one value."""
+def test_a_nan_never_enters_the_warehouse(wh_settings: Settings) -> None:
+    """A NaN would never reconcile (NaN != NaN): whatever its payload, the load refuses it
+    naming the column and the key, and writes nothing. (The fingerprints still treat every NaN
+    as one value: ``test_pghash`` checks NaN payloads bit for bit.)"""
     payloads = [0x7FF8_0000_0000_0000, 0xFFF8_0000_0000_0001, 0x7FF0_0000_0000_0002]
     nans = pl.Series("close", np.array(payloads, np.uint64).view(np.float64))
     assert nans.is_nan().all()
     rows = ROWS.head(3).with_columns(nans, pl.Series("open", [-0.0, 0.0, 5e-324]))
     warehouse = connect(wh_settings.warehouse_url, wh_settings)
     migrate(warehouse)
-    for _ in range(2):
+    with pytest.raises(DataError, match=r"'close'.*AAA") as refused:
         load_rows(warehouse, Frame(EnrichedStockRecord, rows), "batch with NaN")
-    assert fact_rows(wh_settings.warehouse_url, wh_settings)["close"].is_nan().all()
+    assert refused.value.field == "close"
+    assert fact_rows(wh_settings.warehouse_url, wh_settings).is_empty()
 
 
 def test_segment_sums_past_64_bits_arrive_exact(wh_settings: Settings) -> None:
