@@ -18,6 +18,7 @@ from fdp import lake
 from fdp.calendar import sessions
 from fdp.config import Settings
 from fdp.transform import transform
+from fdp.warehouse.loader import read_changes
 
 DAYS = sessions(dt.date(2023, 1, 1), dt.date(2023, 4, 28))
 NOW = dt.datetime(2023, 5, 1, 12, tzinfo=dt.UTC)
@@ -71,7 +72,7 @@ def test_a_daily_run_replaces_only_its_partition(settings: Settings) -> None:
     assert result.rows_written == 2
     changed = {k for k in after if before.get(k) != after[k]}
     assert changed == {"year=2023/month=04/part-0.parquet"}
-    rows = lake.changed_rows(settings, DAYS[-1]).df
+    rows = read_changes(settings, DAYS[-1]).df
     assert rows.select("symbol", "trade_date").rows() == [("AAA", DAYS[-1]), ("BBB", DAYS[-1])]
 
 

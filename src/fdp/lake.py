@@ -419,24 +419,3 @@ def changed_keys(settings: Settings, run_date: dt.date) -> pl.DataFrame:
         return pl.DataFrame(schema={"symbol": pl.String, "trade_date": pl.Date})
     with fs.open(path, "rb") as handle:
         return pl.read_parquet(handle)
-
-
-def changed_rows(settings: Settings, run_date: dt.date) -> Frame[EnrichedStockRecord]:
-    """The current lake rows of the keys run ``run_date`` inserted or changed (for loaders)."""
-    keys = changed_keys(settings, run_date)
-    if keys.is_empty():
-        return Frame.empty(EnrichedStockRecord)
-    months = keys.select(
-        pl.col("trade_date").dt.year().cast(pl.Int32).alias("year"),
-        pl.col("trade_date").dt.month().cast(pl.Int32).alias("month"),
-    ).unique()
-    present = set(partitions(settings))
-    frames = [
-        read_partition(settings, p, keys["symbol"].unique().to_list())
-        for p in sorted(months.iter_rows())
-        if p in present
-    ]
-    if not frames:
-        return Frame.empty(EnrichedStockRecord)
-    rows = pl.concat(frames).join(keys, on=KEY, how="semi").sort(KEY)
-    return Frame(EnrichedStockRecord, rows, origin=changes_url(settings, run_date))

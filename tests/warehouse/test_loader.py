@@ -18,10 +18,11 @@ import pytest
 from polars.testing import assert_frame_equal
 from wh_helpers import expected, fact_rows, make_rows, write_run
 
+from fdp import pipeline
 from fdp.config import Settings
 from fdp.errors import DataError, TerminalError, TransientError
 from fdp.records import EnrichedStockRecord
-from fdp.warehouse import connect, load_range, load_run, migrate, read_changes, sql
+from fdp.warehouse import connect, load_run, migrate, read_changes, sql
 from fdp.warehouse.base import Session
 from fdp.warehouse.loader import FAULT_ENV
 from fdp.warehouse.migrations import MIGRATIONS
@@ -82,9 +83,11 @@ def test_overlapping_ranges_leave_no_duplicates(wh_settings: Settings) -> None:
     write_run(wh_settings, D1, first)
     load_run(wh_settings, D1)
     write_run(wh_settings, D3, second)
-    loaded = load_range(wh_settings, D1, D3)
+    loaded = [
+        pipeline.load(wh_settings, day) for day in pipeline.loads_between(wh_settings, D1, D3)
+    ]
     assert [r.run_date for r in loaded] == [D1, D3]
-    load_range(wh_settings, D3, D3)
+    pipeline.load(wh_settings, D3)
     # D1's manifest now points at rows the D3 run rewrote: the lake's current rows win.
     assert_frame_equal(fact_rows(wh_settings.warehouse_url, wh_settings), expected(first, second))
 

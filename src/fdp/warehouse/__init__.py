@@ -1,13 +1,13 @@
 """The warehouse: DuckDB (default, embedded), PostgreSQL and Redshift behind one interface.
 
-``load_run`` / ``load_range`` are the load stage; ``record_pipeline_run`` and
+``load_run`` is the load stage; ``record_pipeline_run`` and
 ``record_dq_results`` feed the observability tables the dashboards read.
 """
 
 from __future__ import annotations
 
 from fdp.warehouse.connect import connect
-from fdp.warehouse.loader import LoadResult, load_range, load_rows, load_run, read_changes
+from fdp.warehouse.loader import LoadResult, load_rows, load_run, read_changes
 from fdp.warehouse.migrations import migrate
 from fdp.warehouse.observability import (
     DqResult,
@@ -24,7 +24,6 @@ __all__ = [
     "PipelineRun",
     "SymbolInfo",
     "connect",
-    "load_range",
     "load_rows",
     "load_run",
     "migrate",

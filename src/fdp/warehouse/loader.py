@@ -400,13 +400,6 @@ def run_dates(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]
     return sorted(dates)
 
 
-def load_range(
-    settings: Settings, start: dt.date, end: dt.date, warehouse_url: str | None = None
-) -> list[LoadResult]:
-    """``load_run`` for every run date in [start, end] that has a manifest."""
-    return [load_run(settings, day, warehouse_url) for day in run_dates(settings, start, end)]
-
-
 @lake.leased("reconcile")
 def reconcile_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = None) -> int:
     """Check, after the load committed, that the warehouse rows of run ``run_date``'s keys
