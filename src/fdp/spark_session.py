@@ -135,15 +135,20 @@ def from_arrow(
 ) -> DataFrame:
     """``table`` as a Spark DataFrame of ``schema`` (default: the table's own), in one partition
     per core instead of one per Arrow batch (10,000 rows): fewer, larger tasks. Spark 4 takes
-    the Arrow table itself; Spark 3.5 only pandas (also sent as Arrow), with integers in pandas'
-    nullable types so a missing value stays missing instead of turning the column into floats."""
+    the Arrow table itself; Spark 3.5 only pandas (also sent as Arrow), with integers and floats
+    in pandas' nullable types: a missing value stays missing instead of turning the column into
+    floats, and a NaN stays a NaN (numpy floats send it to Spark as a null)."""
     schema = schema or spark_struct(table)
     if spark_major() >= 4:
         df = session.createDataFrame(table, schema)
     else:
         import pandas as pd
 
-        nullable = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype()}
+        nullable = {
+            pa.int64(): pd.Int64Dtype(),
+            pa.int32(): pd.Int32Dtype(),
+            pa.float64(): pd.Float64Dtype(),
+        }
         df = session.createDataFrame(table.to_pandas(types_mapper=nullable.get), schema)
     return df.coalesce(session.sparkContext.defaultParallelism)
 
