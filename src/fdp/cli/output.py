@@ -45,7 +45,15 @@ def text(value: object, style: str = "") -> Text:
     """``value`` as literal, redacted text (``None`` as an empty cell)."""
     from rich.text import Text
 
-    return Text("" if value is None else redact(str(value)), style=style)
+    return Text(printable(value), style=style)
+
+
+def printable(value: object) -> str:
+    """``value`` redacted, with control characters (terminal escapes, carriage returns) shown
+    escaped: a value cannot move the cursor or recolour the terminal. Line breaks and tabs are
+    kept (query plans and gate failures span lines)."""
+    plain = "" if value is None else redact(str(value))
+    return "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in plain)
 
 
 def table(
@@ -93,19 +101,16 @@ def error_lines(exc: FdpError) -> list[str]:
 def print_error(label: str, exc: FdpError) -> None:
     """``label: message`` in red, then its details, on standard error."""
     first, *rest = error_lines(exc)
-    click.echo(click.style(f"{label}:", fg="red") + " " + first, err=True)
+    click.echo(click.style(f"{label}:", fg="red") + " " + printable(first), err=True)
     for line in rest:
-        click.echo(line, err=True)
+        click.echo(printable(line), err=True)
 
 
 def print_crash(exc: BaseException) -> None:
     """An unexpected exception: its redacted traceback, for a bug report."""
-    lines = traceback.format_exception(exc)
-    click.echo(redact("".join(lines)).rstrip(), err=True)
-    click.echo(
-        click.style("internal error:", fg="red") + f" {type(exc).__name__}: {redact(str(exc))}",
-        err=True,
-    )
+    click.echo(printable("".join(traceback.format_exception(exc))).rstrip(), err=True)
+    message = printable(f"{type(exc).__name__}: {exc}")
+    click.echo(click.style("internal error:", fg="red") + f" {message}", err=True)
 
 
 def results_table(title: str, results: Sequence[Any]) -> Table:

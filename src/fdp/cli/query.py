@@ -24,22 +24,14 @@ def query(sql: str, warehouse: str | None, limit: int) -> None:
 
     config = settings(warehouse_url=warehouse)
     rows = run(connect(config.warehouse_url, config), sql, limit, config.query_timeout_s)
-    names = [_printable(name) for name in rows.table.column_names]
+    names = [output.printable(name) for name in rows.table.column_names]
     values = zip(*(column.to_pylist() for column in rows.table.columns), strict=True)
-    output.say(output.table("", names, ([_printable(v) for v in row] for row in values)))
+    output.say(output.table("", names, ([output.printable(v) for v in row] for row in values)))
     n = rows.table.num_rows
     if rows.more:
         output.say(f"first {n:,} rows shown; the result has more (raise --limit to see them)")
     else:
         output.say(f"{n:,} row{'' if n == 1 else 's'}")
-
-
-def _printable(value: object) -> str:
-    """``value`` as text with control characters (terminal escapes, carriage returns) shown
-    escaped: a value cannot move the cursor or recolour the terminal. Line breaks and tabs
-    are kept (plans span lines)."""
-    text = "" if value is None else str(value)
-    return "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 COMMANDS = (query,)
