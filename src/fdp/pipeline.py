@@ -31,6 +31,7 @@ from fdp.redaction import install_log_redaction, redact
 if TYPE_CHECKING:
     from fdp.quality.report import ValidationReport
     from fdp.sources.ingest import IngestOutcome
+    from fdp.sources.simulator import SimulationSummary
     from fdp.warehouse.base import Warehouse
 
 Stage = Literal["ingest", "validate", "transform", "load", "reconcile"]
@@ -279,7 +280,7 @@ def generate(
     ``simulation`` takes ``fdp.sources.simulator.land_simulated``'s options; with ``output`` (a
     CSV export) nothing lands in the raw zone and nothing is recorded.
     """
-    from fdp.sources.simulator import SimulationSummary, land_simulated
+    from fdp.sources.simulator import land_simulated
 
     def land() -> SimulationSummary:
         return land_simulated(
@@ -298,7 +299,10 @@ SUMMARY_CLOSES = 20
 """Symbols whose first and last close a ``generate`` result carries (for a summary table)."""
 
 
-def _summary_result(run_date: dt.date, summary: Any, out: dict[str, Any]) -> TaskResult:
+def _summary_result(
+    run_date: dt.date, summary: SimulationSummary, out: dict[str, Any]
+) -> TaskResult:
+    """``out`` (empty for an unrecorded export) with what the simulation landed."""
     details = dict(out.get("details", {})) | {
         "start": summary.start.isoformat(),
         "end": summary.end.isoformat(),
@@ -308,14 +312,8 @@ def _summary_result(run_date: dt.date, summary: Any, out: dict[str, Any]) -> Tas
         "location": summary.files[0].rsplit("/", 1)[0] if summary.files else None,
         "closes": dict(list(summary.closes.items())[:SUMMARY_CLOSES]),
     }
-    return TaskResult(
-        "ingest",
-        run_date,
-        rows_in=summary.symbols,
-        rows_out=summary.rows,
-        duration_s=float(out.get("duration_s", 0.0)),
-        details=details,
-    )
+    landed = {"rows_in": summary.symbols, "rows_out": summary.rows, "details": details}
+    return _result("ingest", run_date, out | landed)
 
 
 def validate(

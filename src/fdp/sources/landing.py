@@ -24,7 +24,7 @@ from fdp.config import Settings
 from fdp.errors import ConfigError, DataError
 from fdp.records import TICKER_RE, Frame, StockRecord
 from fdp.redaction import redact
-from fdp.sources.layout import RAW, batch_relpath, is_data_object
+from fdp.sources.layout import META_SUFFIX, RAW, batch_relpath, is_data_object
 from fdp.sources.vendor_json import parse_daily
 from fdp.storage import filesystem, parquet_bytes, put_bytes
 
@@ -230,4 +230,4 @@ def _name(path: str) -> str:
 
 
 def _meta_path(object_path: str) -> str:
-    return object_path.removesuffix(".json") + ".meta.json"
+    return object_path.removesuffix(".json") + META_SUFFIX
