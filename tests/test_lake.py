@@ -121,7 +121,7 @@ def test_many_slices_with_a_few_rows_per_partition_give_the_one_slice_lake(
     for target in (whole, settings):
         land(target, DAYS[-1], bars)
     transform(whole, DAYS[-1], gate=unvalidated(whole, DAYS[-1]), now=NOW)
-    monkeypatch.setattr("fdp.transform.SLICE_ROWS", 2 * len(DAYS))
+    monkeypatch.setattr("fdp.transform.plan.SLICE_ROWS", 2 * len(DAYS))
     monkeypatch.setattr(lake, "ROW_GROUP_MIN_ROWS", 100)
     monkeypatch.setattr(lake, "ROW_GROUP_ROWS", 150)
     transform(settings, DAYS[-1], gate=unvalidated(settings, DAYS[-1]), now=NOW)

@@ -175,20 +175,19 @@ def test_a_malformed_raw_file_stops_the_run_before_the_lake_changes(settings: Se
 CRASH = textwrap.dedent(
     """
     import datetime as dt, os, signal, sys
-    from fsspec.implementations.local import LocalFileSystem
+    from fdp import lake
     from fdp.config import Settings
     from fdp.quality.gate import Gate
     from fdp.transform import transform
 
-    real = LocalFileSystem.pipe_file
+    real = lake._write_table
 
-    def half_then_die(self, path, value, **kwargs):
-        if "stock_prices" in str(path):
-            real(self, path, value[: len(value) // 2], **kwargs)
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real(self, path, value, **kwargs)
+    def half_then_die(rows, sink):
+        real(rows, sink)
+        os.truncate(sink, os.path.getsize(sink) // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
 
-    LocalFileSystem.pipe_file = half_then_die
+    lake._write_table = half_then_die
     settings, day = Settings(data_dir=sys.argv[1]), dt.date.fromisoformat(sys.argv[2])
     transform(settings, day, gate=Gate(settings, "simulator", day, override="crash test"))
     """

@@ -5,7 +5,7 @@ Layout (the one place it is defined)::
     curated/stock_prices/year=YYYY/month=MM/part-0.parquet       EnrichedStockRecord rows
     curated/_changes/run_date=YYYY-MM-DD/changes.parquet         keys a run inserted or changed
     curated/_lease                                               the single writer's lease
-    curated/_staging/RUN/                                        a Spark job's staged files
+    curated/_staging/RUN/year=YYYY/month=MM/part-0.parquet       partitions staged by executors
 
 Each partition is one zstd Parquet file, rows sorted by (symbol, trade_date), small row groups
 so a reader filtering on symbol skips most of a file. ``year`` and ``month`` live only in the
@@ -33,6 +33,7 @@ import io
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -115,13 +116,14 @@ def leased(stage: str) -> Callable[[Stage[P, R]], Stage[P, R]]:
 
 
 def _clear_staged(settings: Settings) -> None:
-    """Remove the partitions' staged files (hidden ``.*.tmp`` files locally) and Spark's
-    staging directories: called with the lease just taken, so they are a killed run's. (A
-    manifest's leftover is cleared by the next run of its date: ``write_changes``.)"""
+    """Remove what killed runs left staged (hidden ``.*.tmp`` files beside partitions and
+    manifests on a local disk, and executors' staging directories): called with the lease
+    just taken, so no live run is writing them."""
     fs, root = filesystem(settings.path(CURATED), settings)
     if is_local(fs):
-        for leftover in Path(root, TABLE).glob(f"year=*/month=*/{_STAGED}"):
-            leftover.unlink(missing_ok=True)
+        for pattern in (f"{TABLE}/year=*/month=*/{_STAGED}", f"{CHANGES}/run_date=*/{_STAGED}"):
+            for leftover in Path(root).glob(pattern):
+                leftover.unlink(missing_ok=True)
     with contextlib.suppress(FileNotFoundError):
         fs.rm(f"{root}/{STAGING}", recursive=True)
 
@@ -213,57 +215,125 @@ def read_history(settings: Settings, wanted: pl.DataFrame, rows_before: int) -> 
     )
 
 
+@dataclass(slots=True)
+class StagedRun:
+    """What a transform run staged: the full new content of each partition it changes, and
+    its manifest of changed keys. Nothing of it is visible until ``publish``."""
+
+    run_date: dt.date
+    partitions: dict[Partition, StagedFile]
+    changes: StagedFile
+
+
 def upsert(
     settings: Settings,
     slices: Iterable[Frame[EnrichedStockRecord]],
     on_partition: Callable[[Partition], None] | None = None,
 ) -> list[Partition]:
-    """Insert or replace the rows of ``slices`` by key, rewriting each partition they touch
-    atomically; return the partitions replaced.
+    """Insert or replace the rows of ``slices`` by key (see ``stage``) and publish them."""
+    with lease(settings, "upsert"):
+        staged = stage(settings, slices)
+        return _publish_partitions(settings, staged, on_partition)
+
+
+def stage(
+    settings: Settings, slices: Iterable[Frame[EnrichedStockRecord]]
+) -> dict[Partition, StagedFile]:
+    """The new content of each partition the rows of ``slices`` touch, staged: the rows
+    inserted or replacing the stored ones of their key.
 
     ``slices`` come in key order (each sorted by key, each one's symbols after the previous
     one's), so they stream straight into one staged file per partition and the whole batch is
-    never held at once. A staged partition that already exists is then merged with its stored
-    rows; each partition is published by a rename (or a single PUT on an object store), only
-    while the lake's lease is still held.
+    never held at once; a staged partition that already exists is then merged with its
+    stored rows. Called under the lake's lease (the stored rows must not move meanwhile).
     """
-    with lease(settings, "upsert") as held:
-        return _upsert(settings, held, slices, on_partition)
-
-
-def _upsert(
-    settings: Settings,
-    held: Lease,
-    slices: Iterable[Frame[EnrichedStockRecord]],
-    on_partition: Callable[[Partition], None] | None,
-) -> list[Partition]:
     fs, root = filesystem(table_url(settings))
     existing = set(partitions(settings))
     staged = _stage(fs, root, (check_finite(s, table_url(settings)) for s in slices))
-    touched = sorted(staged)
 
-    def publish(partition: Partition) -> Partition:
-        held.check()
-        target = partition_url(settings, partition)
+    def merged(partition: Partition) -> tuple[Partition, StagedFile]:
         new = staged[partition]
-        if partition in existing:
-            rows = _read_staged(fs, new)
-            if isinstance(new, str):
-                fs.rm(new)
-            old = read_partition(settings, partition).select(rows.columns)
-            merged = pl.concat([old.join(rows, on=KEY, how="anti"), rows]).sort(KEY)
-            _write_partition(settings, partition, merged)
-        elif isinstance(new, str):
-            fs.mv(new, filesystem(target)[1])
-        else:
-            put_bytes(fs, filesystem(target)[1], new.getvalue())
-        return partition
+        if partition not in existing:
+            return partition, new
+        rows = _read_staged(fs, new)
+        if isinstance(new, str):
+            fs.rm(new)
+        return partition, _stage_file(settings, partition, _merge(settings, partition, rows))
 
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        for done in pool.map(publish, touched):
-            if on_partition is not None:
-                on_partition(done)
-    return touched
+        return dict(pool.map(merged, sorted(staged)))
+
+
+def stage_partition(settings: Settings, partition: Partition, rows: pl.DataFrame, run: str) -> str:
+    """Stage the new content of ``partition`` given its changed ``rows`` (any order) as a
+    file under the run's staging directory, and return its path there. This is how a Spark
+    executor stages what it computed: in the lake's own file format, not Spark's."""
+    frame = check_finite(
+        Frame(EnrichedStockRecord, rows, origin="changed rows"), table_url(settings)
+    )
+    fs, root = filesystem(settings.path(CURATED, STAGING, run))
+    year, month = partition
+    path = f"{root}/year={year:04d}/month={month:02d}/{FILE_NAME}"
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "wb") as handle:
+        _write_table(_merge(settings, partition, frame.df.sort(KEY)), handle)
+    return path
+
+
+def publish(
+    settings: Settings,
+    run: StagedRun,
+    on_partition: Callable[[Partition], None] | None = None,
+) -> list[Partition]:
+    """Make a run's staged partitions and then its manifest the lake's, each in one rename
+    (or a single PUT or copy on an object store) and only while the lease is held: a reader
+    sees a partition old or new, never half of one, and a load never sees a manifest whose
+    rows are not published yet."""
+    with lease(settings, f"publish {run.run_date}"):
+        touched = _publish_partitions(settings, run.partitions, on_partition)
+        _put_into_place(settings, run.changes, changes_url(settings, run.run_date))
+        with contextlib.suppress(FileNotFoundError):
+            fs, root = filesystem(settings.path(CURATED, STAGING), settings)
+            fs.rm(root, recursive=True)
+        return touched
+
+
+def _publish_partitions(
+    settings: Settings,
+    staged: dict[Partition, StagedFile],
+    on_partition: Callable[[Partition], None] | None,
+) -> list[Partition]:
+    with lease(settings, "publish") as held:
+
+        def swap(partition: Partition) -> Partition:
+            held.check()
+            _put_into_place(settings, staged[partition], partition_url(settings, partition))
+            return partition
+
+        touched = sorted(staged)
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            for done in pool.map(swap, touched):
+                if on_partition is not None:
+                    on_partition(done)
+        return touched
+
+
+def _put_into_place(settings: Settings, staged: StagedFile, url: str) -> None:
+    fs, target = filesystem(url, settings)
+    if isinstance(staged, _Buffer):
+        put_bytes(fs, target, staged.getvalue())
+        return
+    fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+    fs.mv(staged, target)
+
+
+def _merge(settings: Settings, partition: Partition, rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (sorted by key) with the stored rows of ``partition`` whose key they lack."""
+    fs, path = filesystem(partition_url(settings, partition))
+    if not fs.exists(path):
+        return rows
+    old = read_partition(settings, partition).select(rows.columns)
+    return pl.concat([old.join(rows, on=KEY, how="anti"), rows]).sort(KEY)
 
 
 class _Buffer(io.BytesIO):
@@ -273,9 +343,13 @@ class _Buffer(io.BytesIO):
         """Kept open: the bytes are read after the writer is done."""
 
 
+StagedFile = str | _Buffer
+"""A staged file: a path on the lake's filesystem, or bytes to PUT on an object store."""
+
+
 def _stage(
     fs: AbstractFileSystem, root: str, slices: Iterable[Frame[EnrichedStockRecord]]
-) -> dict[Partition, str | _Buffer]:
+) -> dict[Partition, StagedFile]:
     """Stream ``slices`` into one Parquet file per partition: a hidden file beside the
     partition's on a local disk (a crash leaves the lake as it was), a buffer otherwise.
 
@@ -305,7 +379,7 @@ class _StagedFiles:
     def __init__(self, fs: AbstractFileSystem, root: str) -> None:
         self.fs, self.root, self.local = fs, root, is_local(fs)
         self.run = uuid.uuid4().hex
-        self.staged: dict[Partition, str | _Buffer] = {}
+        self.staged: dict[Partition, StagedFile] = {}
         self.writers: dict[Partition, pq.ParquetWriter] = {}
         self.pending: dict[Partition, list[pl.DataFrame]] = {}
 
@@ -337,7 +411,7 @@ class _StagedFiles:
             )
         self.writers[partition].write_table(table, row_group_size=ROW_GROUP_ROWS)
 
-    def _target(self, partition: Partition) -> str | _Buffer:
+    def _target(self, partition: Partition) -> StagedFile:
         if not self.local:
             return _Buffer()
         year, month = partition
@@ -371,45 +445,57 @@ def _wait(futures: list[Future[None]]) -> None:
         future.result()
 
 
-def _read_staged(fs: AbstractFileSystem, staged: str | _Buffer) -> pl.DataFrame:
+def _read_staged(fs: AbstractFileSystem, staged: StagedFile) -> pl.DataFrame:
     if isinstance(staged, str):
         with fs.open(staged, "rb") as handle:
             return pl.read_parquet(handle)
     return pl.read_parquet(io.BytesIO(staged.getvalue()))
 
 
-def _write_partition(settings: Settings, partition: Partition, rows: pl.DataFrame) -> None:
-    buffer = io.BytesIO()
-    pq.write_table(
-        rows.select(file_columns()).to_arrow(), buffer, row_group_size=ROW_GROUP_ROWS, **_PARQUET
-    )
+def _write_table(rows: pl.DataFrame, sink: Any) -> None:
+    """Write a partition file's rows the one way the lake's files are written."""
+    table = rows.select(file_columns()).to_arrow()
+    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, **_PARQUET)
+
+
+def _stage_file(settings: Settings, partition: Partition, rows: pl.DataFrame) -> StagedFile:
+    """``rows`` written as a staged file of ``partition``: hidden beside the partition's file
+    on a local disk (readers skip it), a buffer for an object store."""
     fs, path = filesystem(partition_url(settings, partition))
-    _replace(fs, path, buffer.getvalue())
-
-
-def _replace(fs: AbstractFileSystem, path: str, data: bytes) -> None:
-    """Atomically replace ``path``; locally the temporary file is hidden from readers."""
     if not is_local(fs):
-        put_bytes(fs, path, data)
-        return
+        buffer = _Buffer()
+        _write_table(rows, buffer)
+        return buffer
     directory, name = path.rsplit("/", 1)
     fs.makedirs(directory, exist_ok=True)
     tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
-    fs.pipe_file(tmp, data)
-    fs.mv(tmp, path)
+    _write_table(rows, tmp)
+    return tmp
+
+
+def stage_changes(keys: pl.DataFrame) -> _Buffer:
+    """A run's manifest: the (symbol, trade_date) keys it inserted or recomputed, which the
+    warehouse load reads. ``keys`` come unique and sorted (as the plan yields them), so a
+    re-run stages the same bytes."""
+    buffer = _Buffer()
+    keys.select(KEY).write_parquet(buffer, compression="zstd")
+    return buffer
+
+
+def stage_changes_file(settings: Settings, run: str, keys: pl.DataFrame) -> str:
+    """``stage_changes`` as a file under the run's staging directory (an executor's)."""
+    fs, root = filesystem(settings.path(CURATED, STAGING, run))
+    fs.makedirs(root, exist_ok=True)
+    path = f"{root}/{CHANGES}.parquet"
+    with fs.open(path, "wb") as handle:
+        handle.write(stage_changes(keys).getvalue())
+    return path
 
 
 def write_changes(settings: Settings, run_date: dt.date, keys: pl.DataFrame) -> None:
-    """Record the (symbol, trade_date) keys run ``run_date`` inserted or recomputed; ``keys``
-    come unique and sorted (as an engine returns them), so a re-run writes the same bytes."""
-    buffer = io.BytesIO()
-    keys.select(KEY).write_parquet(buffer, compression="zstd")
-    fs, path = filesystem(changes_url(settings, run_date))
+    """Replace run ``run_date``'s manifest with ``keys`` (see ``stage_changes``)."""
     with lease(settings, f"write changes {run_date}"):
-        if is_local(fs):
-            for leftover in Path(path).parent.glob(_STAGED):
-                leftover.unlink(missing_ok=True)
-        put_bytes(fs, path, buffer.getvalue())
+        _put_into_place(settings, stage_changes(keys), changes_url(settings, run_date))
 
 
 def changed_keys(settings: Settings, run_date: dt.date) -> pl.DataFrame:

@@ -390,7 +390,7 @@ def transform(
         override=override_gate,
     )
     with _recorded(settings, "transform", run_date, source=source, engine=engine) as out:
-        chosen = get_engine(engine or settings.engine)
+        chosen = get_engine(engine or settings.engine, settings)
         done = run_transform(settings, run_date, gate=gate, engine=chosen)
         out.update(rows_in=done.rows_in, rows_out=done.rows_written, rows_rejected=done.rejected)
         out["details"] |= {

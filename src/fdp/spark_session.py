@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType, StructType
 
+    from fdp.config import Settings
+
 ROWS_PER_SHUFFLE_PARTITION = 500_000
 """Rows per shuffle partition before adaptive execution coalesces small ones."""
 
@@ -82,6 +84,20 @@ def build_session(
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def session(settings: Settings) -> SparkSession:
+    """The session every Spark entry point uses: the active one (spark-submit's, Glue's),
+    else a new one on ``settings.spark_master``."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    return active if active is not None else build_session("local[*]")
+
+
+def parallelism(session: SparkSession) -> int:
+    """How many tasks the session runs at once."""
+    return int(session.sparkContext.defaultParallelism)
 
 
 def shuffle_partitions(rows: int, parallelism: int) -> int:

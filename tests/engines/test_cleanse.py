@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-from fdp.engines import Engine
 from fdp.records import Frame, StockRecord
+from fdp.transform import kernel
 
 D1, D2 = dt.date(2024, 1, 2), dt.date(2024, 1, 3)
 LATER = dt.date(2024, 1, 31)
@@ -33,15 +33,14 @@ def raw(**overrides: Any) -> dict[str, Any]:
     return row | overrides
 
 
-def cleanse(engine: Engine, rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def cleanse(rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
     df = pl.DataFrame(rows, schema=StockRecord.polars_schema())
-    result = engine.cleanse(Frame(StockRecord, df))
+    result = kernel.cleanse(Frame(StockRecord, df))
     return result.rows.df, result.rejected
 
 
-def test_nulls_get_their_defaults_and_symbols_are_upper_cased(engine: Engine) -> None:
+def test_nulls_get_their_defaults_and_symbols_are_upper_cased() -> None:
     kept, rejected = cleanse(
-        engine,
         [raw(symbol="brk.b", volume=None, dividend_amount=None, split_coefficient=None)],
     )
     assert rejected.is_empty()
@@ -50,9 +49,8 @@ def test_nulls_get_their_defaults_and_symbols_are_upper_cased(engine: Engine) ->
     assert (row["dividend_amount"], row["split_coefficient"]) == (0.0, 1.0)
 
 
-def test_bad_rows_are_rejected_with_a_reason(engine: Engine) -> None:
+def test_bad_rows_are_rejected_with_a_reason() -> None:
     kept, rejected = cleanse(
-        engine,
         [
             raw(symbol="NOT A TICKER"),
             raw(timestamp="2024-02-30"),
@@ -77,9 +75,8 @@ def test_bad_rows_are_rejected_with_a_reason(engine: Engine) -> None:
     assert rejected.columns == [*StockRecord.names(), "rule", "reason"]
 
 
-def test_the_latest_ingest_wins_and_the_loser_is_kept_as_rejected(engine: Engine) -> None:
+def test_the_latest_ingest_wins_and_the_loser_is_kept_as_rejected() -> None:
     kept, rejected = cleanse(
-        engine,
         [raw(close=9.0, ingest_date=D2, source_file="f2"), raw(symbol="aapl", close=1.5)],
     )
     assert kept["close"].to_list() == [9.0]
@@ -87,7 +84,7 @@ def test_the_latest_ingest_wins_and_the_loser_is_kept_as_rejected(engine: Engine
     assert rejected["source_file"].to_list() == ["f1"]
 
 
-def test_non_finite_values_are_rejected_whatever_the_gate_did(engine: Engine) -> None:
+def test_non_finite_values_are_rejected_whatever_the_gate_did() -> None:
     """The second line of defence: a NaN or infinity in any float field rejects its row (a
     negative infinity is named as non-finite, not merely negative)."""
     hostile = {
@@ -103,7 +100,7 @@ def test_non_finite_values_are_rejected_whatever_the_gate_did(engine: Engine) ->
         raw(timestamp=f"2024-01-{10 + i:02d}", ingest_date=LATER, **{c: v})
         for i, (c, v) in enumerate(hostile.items())
     ]
-    kept, rejected = cleanse(engine, [*rows, raw(open=1e308, high=1e308)])
+    kept, rejected = cleanse([*rows, raw(open=1e308, high=1e308)])
     assert kept["trade_date"].to_list() == [D1]  # huge but finite: the gate's range, not this
     assert rejected["rule"].to_list() == [f"non_finite_{c}" for c in hostile]
     for column, reason in zip(hostile, rejected["reason"], strict=True):
@@ -112,9 +109,8 @@ def test_non_finite_values_are_rejected_whatever_the_gate_did(engine: Engine) ->
     assert math.isnan(rejected["open"][0])  # the value as received
 
 
-def test_bars_after_their_ingest_date_are_rejected(engine: Engine) -> None:
+def test_bars_after_their_ingest_date_are_rejected() -> None:
     kept, rejected = cleanse(
-        engine,
         [
             raw(timestamp="2024-01-02", ingest_date=D1),  # the ingest day itself is fine
             raw(timestamp="2024-01-03", ingest_date=D1),
@@ -129,10 +125,10 @@ def test_bars_after_their_ingest_date_are_rejected(engine: Engine) -> None:
     ]
 
 
-def test_a_rejected_future_bar_does_not_supersede_the_real_one(engine: Engine) -> None:
+def test_a_rejected_future_bar_does_not_supersede_the_real_one() -> None:
     """A later ingest wins a key only with a valid bar: a NaN close loses to the older one."""
     kept, rejected = cleanse(
-        engine, [raw(close=1.5), raw(close=math.nan, ingest_date=D2, source_file="f2")]
+        [raw(close=1.5), raw(close=math.nan, ingest_date=D2, source_file="f2")]
     )
     assert kept["close"].to_list() == [1.5]
     assert rejected["rule"].to_list() == ["non_finite_close"]

@@ -1,4 +1,4 @@
-"""Engine indicators against the plain-Python oracle, the split case and incremental state."""
+"""The kernel's indicators against the plain-Python oracle, the split case and incremental state."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import datetime as dt
 import math
 
 import polars as pl
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bars import cleansed_frame
-from fdp.engines import Engine
 from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame
+from fdp.transform import kernel
+from fdp.transform.plan import enrich_in_slices
 from indicator_oracle import Bar, indicators
 
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -57,23 +57,17 @@ def check_against_oracle(out: pl.DataFrame, symbols: dict[str, list[Bar]]) -> No
                 assert_close(row[column], want[column], f"{symbol} row {t + 1} {column}")
 
 
-# Many-example property runs stay on the embedded engine: a Spark call costs seconds, and
-# tests/engines/test_spark.py checks Spark against the same oracle and against Polars.
-POLARS_ONLY = pytest.mark.parametrize("engine", ["polars"], indirect=True)
-
-
-@POLARS_ONLY
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(a=series, b=series)
-def test_every_indicator_matches_the_oracle(engine: Engine, a: list[Bar], b: list[Bar]) -> None:
+def test_every_indicator_matches_the_oracle(a: list[Bar], b: list[Bar]) -> None:
     symbols = {"AAA": a, "BBB": b}
-    out = engine.enrich(frame(symbols), Frame.empty(EnrichedStockRecord), processed_at=NOW)
+    out = kernel.enrich(frame(symbols), Frame.empty(EnrichedStockRecord), processed_at=NOW)
     check_against_oracle(out.df, symbols)
 
 
-def test_long_series_without_gaps_matches_the_oracle(engine: Engine) -> None:
+def test_long_series_without_gaps_matches_the_oracle() -> None:
     bars = [Bar(100 + 10 * math.sin(i / 7), 120.0, 90.0, 1000 + i, 1.0) for i in range(120)]
-    out = engine.enrich(frame({"X": bars}), Frame.empty(EnrichedStockRecord), processed_at=NOW)
+    out = kernel.enrich(frame({"X": bars}), Frame.empty(EnrichedStockRecord), processed_at=NOW)
     check_against_oracle(out.df, {"X": bars})
     first = {c: out.df[c].is_not_null().arg_max() for c in INDICATOR_COLUMNS}
     assert first["sma_50"] == 49
@@ -81,11 +75,11 @@ def test_long_series_without_gaps_matches_the_oracle(engine: Engine) -> None:
     assert first["volatility_20d"] == 20
 
 
-def test_a_two_for_one_split_is_not_a_fifty_percent_fall(engine: Engine) -> None:
+def test_a_two_for_one_split_is_not_a_fifty_percent_fall() -> None:
     closes = [100.0 + i for i in range(60)] + [(160.0 + i) / 2 for i in range(40)]
     splits = [1.0] * 60 + [2.0] + [1.0] * 39
     bars = [Bar(c, c, c, 1000, s) for c, s in zip(closes, splits, strict=True)]
-    out = engine.enrich(frame({"X": bars}), Frame.empty(EnrichedStockRecord), processed_at=NOW).df
+    out = kernel.enrich(frame({"X": bars}), Frame.empty(EnrichedStockRecord), processed_at=NOW).df
     split_day = out.row(60, named=True)
     assert abs(split_day["daily_return"] - 100 * (160 / 159 - 1)) < 1e-9
     assert split_day["volume_change_pct"] == -50.0
@@ -98,20 +92,19 @@ def test_a_two_for_one_split_is_not_a_fifty_percent_fall(engine: Engine) -> None
     check_against_oracle(out, {"X": bars})
 
 
-@POLARS_ONLY
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     bars=st.lists(bar.filter(lambda b: b.split == 1.0), min_size=1, max_size=120), data=st.data()
 )
 def test_continuing_from_state_equals_a_full_computation(
-    engine: Engine, bars: list[Bar], data: st.DataObject
+    bars: list[Bar], data: st.DataObject
 ) -> None:
     cut = data.draw(st.integers(0, len(bars) - 1))
     whole = frame({"X": bars})
-    full = engine.enrich(whole, Frame.empty(EnrichedStockRecord), processed_at=NOW).df
+    full = kernel.enrich(whole, Frame.empty(EnrichedStockRecord), processed_at=NOW).df
     state = full.head(cut).tail(STATE_ROWS)
     tail = Frame(CleansedRecord, whole.df.slice(cut))
-    part = engine.enrich(tail, Frame(EnrichedStockRecord, state), processed_at=NOW).df
+    part = kernel.enrich(tail, Frame(EnrichedStockRecord, state), processed_at=NOW).df
     expected = full.slice(cut)
     for column in INDICATOR_COLUMNS:
         for t, (got, want) in enumerate(zip(part[column], expected[column], strict=True)):
@@ -131,13 +124,8 @@ def test_continuing_from_state_equals_a_full_computation(
 def test_slices_of_whole_symbols_match_the_oracle(
     symbols: dict[str, list[Bar]], slice_rows: int, cut: int
 ) -> None:
-    from fdp.engines._polars import PolarsEngine
-    from fdp.transform import enrich_in_slices
-
     def enrich(bars: Frame[CleansedRecord], state: Frame[EnrichedStockRecord]) -> pl.DataFrame:
-        slices = enrich_in_slices(
-            PolarsEngine(), bars, state, processed_at=NOW, slice_rows=slice_rows
-        )
+        slices = enrich_in_slices(bars, state, processed_at=NOW, slice_rows=slice_rows)
         return pl.concat([s.df for s in slices])
 
     whole = frame(symbols)

@@ -1,5 +1,5 @@
-"""The Spark engine against the Polars engine and the oracle: transform parity, idempotent
-re-runs, skew chunks, and the spark-submit job (real local Spark, one shared session)."""
+"""Every engine against the embedded one and the oracle: transform parity, the lake's file
+format, idempotent re-runs, and the spark-submit job (real local Spark, one shared session)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
-from bars import cleansed_frame, land, random_bars, unvalidated
+from bars import land, random_bars, unvalidated
 from fdp import lake
 from fdp.calendar import sessions
 from fdp.config import Settings
 from fdp.engines import Engine
 from fdp.engines._polars import PolarsEngine
-from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
-from fdp.records import CleansedRecord, EnrichedStockRecord, Frame
+from fdp.indicators import INDICATOR_COLUMNS
+from fdp.records import EnrichedStockRecord
 from fdp.rejected import read_rejected
 from fdp.transform import TransformResult, transform
 from indicator_oracle import Bar, indicators
@@ -161,77 +161,33 @@ def test_rerunning_a_date_changes_nothing(engine: Engine, engine_lake: Settings)
     assert (again.rows_written, again.partitions_replaced) == (0, 0)
 
 
-def skewed() -> dict[str, list[Bar]]:
-    rng = np.random.default_rng(9)
-
-    def series(n: int) -> list[Bar]:
-        close = 80 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
-        return [
-            Bar(
-                None if rng.random() < 0.01 else float(c),
-                float(c) * 1.01,
-                float(c) * 0.99,
-                int(rng.integers(0, 1000)),
-                2.0 if rng.random() < 0.003 else 1.0,
-            )
-            for c in close
-        ]
-
-    return {"LONG": series(1500), "A": series(60), "B": series(20), "C": series(3)}
+def file_layout(path: Path) -> dict[str, Any]:
+    """What defines a lake file's format: schema, row groups, codec, encodings, statistics."""
+    meta = pq.ParquetFile(path).metadata
+    columns = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
+    return {
+        "schema": pq.read_schema(path),
+        "row_groups": [meta.row_group(i).num_rows for i in range(meta.num_row_groups)],
+        "codecs": {c.path_in_schema: c.compression for c in columns},
+        "encodings": {c.path_in_schema: sorted(c.encodings) for c in columns},
+        "statistics": all(c.is_stats_set for c in columns),
+    }
 
 
-@pytest.mark.spark
-def test_a_skewed_input_gives_the_same_rows_with_and_without_chunks(spark: Any) -> None:
-    from fdp.engines._spark import SparkEngine
-
-    symbols = skewed()
-    bars = Frame(CleansedRecord, cleansed_frame(symbols, dt.date(1970, 1, 1)))
-    empty = Frame.empty(EnrichedStockRecord)
-    chunked = SparkEngine(spark, chunk_rows=100).enrich(bars, empty, processed_at=NOW).df
-    whole = SparkEngine(spark, skew=False).enrich(bars, empty, processed_at=NOW).df
-    assert_frame_equal(chunked, whole, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
-    oracle_input = bars.df.select(
-        "symbol", "trade_date", "close", "high", "low", "volume", "split_coefficient"
-    )
-    assert_matches_oracle(chunked, oracle_input)
-
-    cut = 700  # continue LONG from state rows, chunked: the EMA crosses chunk borders
-    long_rows = whole.filter(pl.col("symbol") == "LONG")
-    state = Frame(EnrichedStockRecord, long_rows.slice(cut - STATE_ROWS, STATE_ROWS))
-    no_split = bars.df.filter(pl.col("symbol") == "LONG").with_columns(split_coefficient=1.0)
-    tail = Frame(CleansedRecord, no_split.slice(cut))
-    part = SparkEngine(spark, chunk_rows=100).enrich(tail, state, processed_at=NOW).df
-    full = (
-        PolarsEngine()
-        .enrich(Frame(CleansedRecord, no_split), empty, processed_at=NOW)
-        .df.slice(cut)
-    )
-    assert_frame_equal(part, full, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
-
-
-@pytest.mark.spark
-def test_chunks_split_a_long_series_with_look_back_rows(spark: Any) -> None:
-    from pyspark.sql import functions as sf
-
-    from fdp.engines._spark import _CHUNK, _N, _POS, LOOKBACK, _with_chunks
-
-    n, size = 1000, 300
-    rows = spark.range(n).select(
-        sf.lit("LONG").alias("symbol"), sf.col("id").alias(_POS), sf.lit(n).alias(_N)
-    )
-    groups = (
-        _with_chunks(rows, size)
-        .groupBy(_CHUNK)
-        .agg(sf.min(_POS).alias("first"), sf.max(_POS).alias("last"), sf.count("*").alias("n"))
-        .orderBy(_CHUNK)
-        .collect()
-    )
-    assert [(g[_CHUNK], g["first"], g["last"], g["n"]) for g in groups] == [
-        (0, 0, 299, 300),
-        (1, 300 - LOOKBACK, 599, 300 + LOOKBACK),
-        (2, 600 - LOOKBACK, 899, 300 + LOOKBACK),
-        (3, 900 - LOOKBACK, 999, 100 + LOOKBACK),
-    ]
+def test_every_engine_writes_files_in_the_lake_format(
+    engine_lake: Settings, polars_lake: Settings
+) -> None:
+    """The engine's partition files are the embedded engine's: same schema (no year/month
+    inside), codec, dictionary on symbol only, statistics, row groups, sort order."""
+    assert lake.partitions(engine_lake) == lake.partitions(polars_lake)
+    for partition in lake.partitions(engine_lake):
+        ours = Path(lake.partition_url(engine_lake, partition))
+        theirs = Path(lake.partition_url(polars_lake, partition))
+        assert file_layout(ours) == file_layout(theirs), partition
+        rows = pl.read_parquet(ours)
+        assert rows.equals(rows.sort("symbol", "trade_date"))
+        assert not {"year", "month"} & set(rows.columns)
+    assert not Path(engine_lake.path(lake.CURATED, lake.STAGING)).exists()
 
 
 def test_the_spark_schema_is_derived_from_the_records() -> None:
@@ -246,13 +202,11 @@ def test_the_spark_schema_is_derived_from_the_records() -> None:
 
 
 def job_arguments(tmp_path: Path) -> tuple[list[str], Path]:
-    """The job's arguments over a source landed by ``land_all`` (admitted by an explicit
-    override: these tests are about the job's mechanics), and its target."""
-    source = Settings(data_dir=str(tmp_path / "source"))
-    land_all(source)
-    target = tmp_path / "target"
-    paths = ["--source-path", source.data_dir, "--target-path", str(target)]
-    return [*paths, "--override-gate", "test of the job's mechanics"], target
+    """The job's arguments over a data dir landed by ``land_all`` (admitted by an explicit
+    override: these tests are about the job's mechanics), and that data dir."""
+    target = tmp_path / "data"
+    land_all(Settings(data_dir=str(target)))
+    return ["--data-dir", str(target), "--override-gate", "test of the job's mechanics"], target
 
 
 @pytest.mark.spark
@@ -277,7 +231,7 @@ def test_the_spark_job_writes_the_lake_the_transform_writes(
 
     args, target = job_arguments(tmp_path)
     first = spark_job.main([*args, "--start", str(HISTORY[-1]), "--end", str(DAILY[-1])], spark)
-    assert [r.rejected for r in first if r.rows_in] == [0, 0, 1]
+    assert [r.rejected for r in first] == [0, 0, 1]
     settings = Settings(data_dir=str(target))
     rows, reference = curated(settings), curated(polars_lake)
     assert_frame_equal(
@@ -295,8 +249,7 @@ def test_the_spark_job_writes_the_lake_the_transform_writes(
     first_file = pl.read_parquet(files[0])
     assert first_file.equals(first_file.sort("symbol", "trade_date"))
     assert "year" not in first_file.columns
-    staging = target / "curated" / spark_job.STAGING
-    assert not staging.exists() or not any(staging.iterdir())
+    assert not (target / "curated" / lake.STAGING).exists()
 
     before = digests(table)
     (again,) = spark_job.main([*args, "--date", str(DAILY[-1])], spark)

@@ -140,35 +140,47 @@ class RawZone:
     def read(self, source: str, ingest_date: dt.date) -> RawBatch:
         """Every bar landed for (source, date), and the fingerprint of the bytes they were
         parsed from (so a check of the fingerprint covers exactly what was read)."""
-        digests: dict[str, str] = {}
-        frames = []
-        for path in self.json_objects(source, ingest_date):
-            data = self.fs.cat_file(path)
-            digests[_name(path)] = hashlib.sha256(data).hexdigest()
-            frames.append(
-                parse_daily(
-                    data,
-                    source_file=self.uri(path),
-                    ingest_date=ingest_date,
-                    symbol=self.object_symbol(path),
-                ).df
-            )
-        # Parts are read side by side: one part alone keeps a single core busy.
+        # Objects are read side by side: one Parquet part alone keeps a single core busy.
         with ThreadPoolExecutor(max_workers=READERS) as pool:
-            for path, digest, rows in pool.map(
-                self._read_parquet, self.parquet_objects(source, ingest_date)
-            ):
-                digests[_name(path)] = digest
-                frames.append(rows)
-        fingerprint = batch_fingerprint(digests)
-        if not frames:
+            read = list(
+                pool.map(
+                    lambda p: self.read_object(p, ingest_date), self.objects(source, ingest_date)
+                )
+            )
+        fingerprint = batch_fingerprint({o.name: o.digest for o in read})
+        if not read:
             return RawBatch(Frame.empty(StockRecord), fingerprint)
         origin = self.batch_dir(source, ingest_date)
-        return RawBatch(Frame(StockRecord, pl.concat(frames), origin=origin), fingerprint)
+        rows = pl.concat([o.rows.df for o in read])
+        return RawBatch(Frame(StockRecord, rows, origin=origin), fingerprint)
+
+    def objects(self, source: str, ingest_date: dt.date) -> list[str]:
+        """Paths of a batch's data objects: its JSON objects, then its Parquet parts."""
+        return self.json_objects(source, ingest_date) + self.parquet_objects(source, ingest_date)
+
+    def read_object(self, path: str, ingest_date: dt.date) -> RawObject:
+        """One data object of the batch of ``ingest_date``, parsed, with its digest: what a
+        reader anywhere (this process, a Spark executor) makes of it."""
+        data = self.fs.cat_file(path)
+        digest = hashlib.sha256(data).hexdigest()
+        if path.endswith(".json"):
+            rows = parse_daily(
+                data,
+                source_file=self.uri(path),
+                ingest_date=ingest_date,
+                symbol=self.object_symbol(path),
+            )
+            return RawObject(_name(path), digest, rows)
+        # Polars' own reader: several times faster than pyarrow's plus a conversion.
+        try:
+            rows = Frame(StockRecord, pl.read_parquet(io.BytesIO(data)), origin=self.uri(path))
+        except DataError as exc:
+            raise exc.with_context(file=self.uri(path)) from None
+        return RawObject(_name(path), digest, rows)
 
     def fingerprint(self, source: str, ingest_date: dt.date) -> str:
         """The batch's fingerprint without parsing it (``read`` computes the same)."""
-        paths = self.json_objects(source, ingest_date) + self.parquet_objects(source, ingest_date)
+        paths = self.objects(source, ingest_date)
         with ThreadPoolExecutor(max_workers=READERS) as pool:
             digests = pool.map(lambda p: hashlib.sha256(self.fs.cat_file(p)).hexdigest(), paths)
             return batch_fingerprint(dict(zip(map(_name, paths), digests, strict=True)))
@@ -187,16 +199,6 @@ class RawZone:
             )
         return symbol
 
-    def _read_parquet(self, path: str) -> tuple[str, str, pl.DataFrame]:
-        # Polars' own reader: several times faster than pyarrow's plus a conversion.
-        data = self.fs.cat_file(path)
-        rows = pl.read_parquet(io.BytesIO(data))
-        digest = hashlib.sha256(data).hexdigest()
-        try:
-            return path, digest, Frame(StockRecord, rows, origin=self.uri(path)).df
-        except DataError as exc:
-            raise exc.with_context(file=self.uri(path)) from None
-
     def _list(self, directory: str) -> list[str]:
         if not self.fs.exists(directory):
             return []
@@ -208,6 +210,15 @@ class RawZone:
 
     def _put(self, path: str, data: bytes) -> None:
         put_bytes(self.fs, path, data)
+
+
+@dataclass(frozen=True, slots=True)
+class RawObject:
+    """One data object as read: its name in the batch, its sha256, and its bars."""
+
+    name: str
+    digest: str
+    rows: Frame[StockRecord]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,103 +1,91 @@
-"""The transform stage: a run date's raw batch to curated rows, incrementally and idempotently.
+"""The transform's plan, written once for every engine: what a run reads, recomputes and changes.
 
-For each symbol in the batch the run recomputes from the symbol's earliest bar in the batch
+For each symbol of a batch the run recomputes from the symbol's earliest bar in the batch
 onwards, starting from the ``STATE_ROWS`` curated rows before it (a daily run therefore reads
 a few recent partitions only). A split in the batch, or a replaced bar that carried a split,
-changes P for the whole history, so that symbol is recomputed from its first row.
+changes P for the whole history, so that symbol is recomputed from its first row. A batch row
+whose key the lake holds from a later ingest is superseded (an older batch run after a newer
+one must not win).
 
 ``processing_timestamp`` is the time of the run that last *changed* a row: a recomputed row whose
 values equal the stored ones (1e-12 relative) keeps the stored row, timestamp included. So a
 re-run changes no row, rewrites no partition and leaves the lake byte-identical, while a late or
 corrected bar still stamps every row it changes.
+
+Symbols are independent, so the plan runs over any set of whole symbols: the embedded engine
+runs it once over the batch, Spark once per range of symbols in its Python workers; each reads
+the lake state of its own symbols.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from fdp import lake
 from fdp.config import Settings
-from fdp.engines import Engine, get_engine
 from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
-from fdp.quality.gate import Gate
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame, StockRecord, in_key_order
-from fdp.rejected import accepted_rows, superseded_rejects, write_rejected
-from fdp.sources.landing import RawZone
+from fdp.rejected import accepted_rows, superseded_rejects
+from fdp.transform import kernel
 
 UNCHANGED_REL_TOL = 1e-12
 """Recomputed indicator values this close to the stored ones leave the stored row in place."""
 
 
-@dataclass(frozen=True, slots=True)
-class TransformResult:
-    """What a run did."""
+@dataclass(slots=True)
+class Counts:
+    """What the slices of a run computed and changed, filled as they stream to the lake."""
 
-    run_date: dt.date
+    computed: int = 0
+    written: int = 0
+    keys: list[pl.DataFrame] = field(default_factory=list)
+
+    def manifest(self) -> pl.DataFrame:
+        """The keys the warehouse must (re)load, unique and sorted (slices come in key order)."""
+        if not self.keys:
+            return pl.DataFrame(schema={"symbol": pl.String, "trade_date": pl.Date})
+        return pl.concat(self.keys)
+
+
+@dataclass(slots=True)
+class Plan:
+    """A batch's rows cleansed and planned: what to compute, from which state, against which
+    stored rows, and what was rejected on the way."""
+
     rows_in: int
-    rejected: int
-    rows_written: int
-    partitions_replaced: int
-    changed_keys: int
-    duration_s: float
-    gate_overridden: bool = False
+    rejected: pl.DataFrame
+    bars: Frame[CleansedRecord]
+    state: Frame[EnrichedStockRecord]
+    stored: pl.DataFrame
 
 
-@lake.leased("transform")
-def transform(
-    settings: Settings,
-    run_date: dt.date,
-    *,
-    gate: Gate,
-    engine: Engine | None = None,
-    on_partition: Callable[[lake.Partition], None] | None = None,
-    now: dt.datetime | None = None,
-) -> TransformResult:
-    """Bring the curated lake up to date with the raw batch of (``gate.source``, ``run_date``).
-
-    The batch must pass ``gate`` (a passing validation of exactly the bytes read here) before
-    anything is written; a malformed raw object raises ``DataError`` naming it.
-    """
-    started = time.perf_counter()
-    engine = engine or get_engine(settings.engine)
-    source = gate.source
-    raw = RawZone(settings).read(source, run_date)
-    admission = gate.admit(raw.fingerprint)
-    batch = accepted_rows(raw.rows, admission.rejected)
-    del raw
-    rows_in = len(batch)
-    cleansed = engine.cleanse(batch)
-    rejected = cleansed.rejected.height
+def prepare(settings: Settings, batch: Frame[StockRecord], gate_rejected: pl.DataFrame) -> Plan:
+    """Cleanse the rows the gate admitted and plan their computation against the lake."""
+    admitted = accepted_rows(batch, gate_rejected)
+    cleansed = kernel.cleanse(admitted)
     bars, state, stored, superseded = _plan(settings, cleansed.rows)
-    rejected += superseded.height
-    write_rejected(
-        settings,
-        "cleanse",
-        run_date,
-        pl.concat([_as_rejected(cleansed.rejected), superseded_rejects(superseded)]),
-        source=source,
+    rejected = pl.concat([_as_rejected(cleansed.rejected), superseded_rejects(superseded)])
+    return Plan(len(admitted), rejected, bars, state, stored)
+
+
+def changed_rows(
+    plan: Plan,
+    run_date: dt.date,
+    counts: Counts,
+    *,
+    processed_at: dt.datetime,
+    slice_rows: int | None = None,
+) -> Iterator[Frame[EnrichedStockRecord]]:
+    """The planned rows computed in slices, each cut to the rows that are new or changed
+    (``counts`` gets what was computed, written and belongs in the manifest)."""
+    slices = enrich_in_slices(
+        plan.bars, plan.state, processed_at=processed_at, slice_rows=slice_rows
     )
-    # The raw and cleansed rows are not needed past here: freed before the lake is written.
-    del batch, cleansed
-    processed_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    counts = _Counts()
-    slices = enrich_in_slices(engine, bars, state, processed_at=processed_at)
-    replaced = lake.upsert(settings, _changed(slices, stored, run_date, counts), on_partition)
-    lake.write_changes(settings, run_date, pl.concat(counts.keys))
-    return TransformResult(
-        run_date=run_date,
-        rows_in=rows_in,
-        rejected=rejected,
-        rows_written=counts.written,
-        partitions_replaced=len(replaced),
-        changed_keys=counts.computed,
-        duration_s=time.perf_counter() - started,
-        gate_overridden=admission.overridden,
-    )
+    return _changed(slices, plan.stored, run_date, counts)
 
 
 SLICE_ROWS = 1_000_000
@@ -106,41 +94,31 @@ slices of whole symbols, which bounds memory to one slice's intermediate columns
 
 
 def enrich_in_slices(
-    engine: Engine,
     bars: Frame[CleansedRecord],
     state: Frame[EnrichedStockRecord],
     *,
     processed_at: dt.datetime,
     slice_rows: int | None = None,
 ) -> Iterator[Frame[EnrichedStockRecord]]:
-    """``engine.enrich`` over slices of whole symbols (about ``slice_rows`` bars each), in key
+    """``kernel.enrich`` over slices of whole symbols (about ``slice_rows`` bars each), in key
     order: each slice is sorted and holds symbols after the previous slice's."""
     ordered = in_key_order(bars.df)
     for part in _symbol_slices(ordered, slice_rows or SLICE_ROWS):
         own_state = (
             state.df if state.df.is_empty() else state.df.join(part, on="symbol", how="semi")
         )
-        yield engine.enrich(
+        yield kernel.enrich(
             Frame(CleansedRecord, part, origin="bars to compute"),
             Frame(EnrichedStockRecord, own_state, origin="lake state"),
             processed_at=processed_at,
         )
 
 
-@dataclass(slots=True)
-class _Counts:
-    """What the slices of a run computed and changed, filled as they stream to the lake."""
-
-    computed: int = 0
-    written: int = 0
-    keys: list[pl.DataFrame] = field(default_factory=list)
-
-
 def _changed(
     slices: Iterable[Frame[EnrichedStockRecord]],
     stored: pl.DataFrame,
     run_date: dt.date,
-    counts: _Counts,
+    counts: Counts,
 ) -> Iterator[Frame[EnrichedStockRecord]]:
     """The rows of each slice that are new or differ from the stored ones."""
     for enriched in slices:

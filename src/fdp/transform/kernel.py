@@ -1,0 +1,292 @@
+"""The one kernel of the transform: cleansing and indicators on Polars frames, vectorised over
+all symbols at once. Every engine runs it (the embedded one in process, Spark in its Python
+workers over groups of whole symbols), so a formula or a cleansing rule exists once.
+
+Rows are kept sorted by (symbol, trade_date) and windows are computed on whole columns; rows
+whose window would reach into the previous symbol are masked by their position in the symbol,
+which is much faster than a per-symbol ``over`` (used only where a recursion must restart).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from fdp.indicators import EMAS, PERCENT, SMAS, VOLATILITY, Ema, P
+from fdp.records import (
+    ROW_KEY,
+    TICKER_PATTERN,
+    CleansedRecord,
+    EnrichedStockRecord,
+    Frame,
+    StockRecord,
+    in_key_order,
+)
+
+PRICES = ("open", "high", "low", "close", "adjusted_close")
+FLOATS = (*PRICES, "dividend_amount", "split_coefficient")
+"""The float fields of a bar: a NaN or an infinity in any of them rejects the row."""
+KEY = ROW_KEY
+_STATE = "_state"
+_POS = "_pos"
+_GROUP = "_group"
+"""A symbol's run id in the sorted rows: an integer ``over`` key, much cheaper than the string."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cleansed:
+    """The result of cleansing: the kept rows and the rejected ones (StockRecord + rule, reason)."""
+
+    rows: Frame[CleansedRecord]
+    rejected: pl.DataFrame
+
+
+def cleanse(raw: Frame[StockRecord]) -> Cleansed:
+    """Apply the CleansedRecord contract; every dropped row comes back with a rule and reason."""
+    df = raw.df.with_row_index("_row")
+    symbols = df["symbol"].unique()
+    upper = symbols.str.to_uppercase()
+    bad_symbols = upper.filter(~upper.str.contains(TICKER_PATTERN))
+    df = df.with_columns(
+        # Few distinct tickers: each is upper-cased once, and rarely needs it.
+        (df["symbol"] if upper.equals(symbols) else df["symbol"].replace(symbols, upper)).alias(
+            "_symbol"
+        ),
+        _parse_dates(df["timestamp"]).alias("trade_date"),
+    )
+    rules = [
+        (
+            "symbol_pattern",
+            pl.col("_symbol").is_in(bad_symbols.implode()),
+            pl.format("symbol {} does not match {}", "symbol", pl.lit(TICKER_PATTERN)),
+        ),
+        (
+            "trade_date",
+            pl.col("trade_date").is_null(),
+            pl.format("timestamp {} is not a YYYY-MM-DD date", "timestamp"),
+        ),
+        (
+            "after_ingest_date",
+            pl.col("trade_date") > pl.col("ingest_date"),
+            pl.format("trade date {} is after its ingest date {}", "timestamp", "ingest_date"),
+        ),
+        *(
+            (
+                f"non_finite_{name}",
+                ~pl.col(name).is_finite(),
+                pl.format(f"{name} {{}} is not a finite number", name),
+            )
+            for name in FLOATS
+        ),
+        *(
+            (f"negative_{name}", pl.col(name) < 0, pl.format(f"{name} {{}} < 0", name))
+            for name in (*PRICES, "volume", "dividend_amount")
+        ),
+        (
+            "split_coefficient",
+            pl.col("split_coefficient") <= 0,
+            pl.format("split_coefficient {} <= 0", "split_coefficient"),
+        ),
+    ]
+    rule = pl.lit(None, pl.String)
+    reason = pl.lit(None, pl.String)
+    for name, failed, why in reversed(rules):
+        rule = pl.when(failed.fill_null(False)).then(pl.lit(name)).otherwise(rule)
+        reason = pl.when(failed.fill_null(False)).then(why).otherwise(reason)
+    # Rules and reasons are named for the few failed rows only, not for every row.
+    failed_rows, kept = _split(df, pl.any_horizontal(f for _, f, _ in rules).fill_null(False))
+    failed_rows = failed_rows.with_columns(rule.alias("rule"), reason.alias("reason"))
+    kept = _sorted(kept, ["_symbol", "trade_date", "ingest_date", "source_file", "_row"])
+    superseded = (pl.col("_symbol") == pl.col("_symbol").shift(-1)) & (
+        pl.col("trade_date") == pl.col("trade_date").shift(-1)
+    )
+    duplicates, kept = _split(kept, superseded.fill_null(False))
+    duplicates = duplicates.with_columns(
+        pl.lit("duplicate_key").alias("rule"),
+        pl.format("superseded by a later ingest of {} {}", "_symbol", pl.col("trade_date")).alias(
+            "reason"
+        ),
+    )
+    rows = kept.with_columns(
+        pl.col("_symbol").alias("symbol"),
+        pl.col("volume").fill_null(0),
+        pl.col("dividend_amount").fill_null(0.0),
+        pl.col("split_coefficient").fill_null(1.0),
+    )
+    rejected = pl.concat([failed_rows, duplicates.select(failed_rows.columns)]).sort("_row")
+    return Cleansed(
+        Frame(CleansedRecord, rows, origin="cleansed rows"),
+        rejected.select(*StockRecord.names(), "rule", "reason"),
+    )
+
+
+def enrich(
+    bars: Frame[CleansedRecord],
+    state: Frame[EnrichedStockRecord],
+    *,
+    processed_at: dt.datetime,
+) -> Frame[EnrichedStockRecord]:
+    """Enriched rows for every row of ``bars``, sorted by (symbol, trade_date).
+
+    ``bars`` holds, per symbol, every row from the first one to (re)compute to the newest.
+    ``state`` holds, per symbol, the curated rows just before that first row (at most
+    ``fdp.indicators.STATE_ROWS``, or none for a symbol computed from its first row); their
+    P and EMAs are taken as they are, so a split there must not be pending.
+    """
+    bar_cols = ["symbol", "trade_date", *PRICES, "volume", "dividend_amount", "ingest_date"]
+    new = bars.df.select(*bar_cols, "split_coefficient")
+    new = in_key_order(new).with_columns(
+        (pl.col("close") / later_splits()).alias(P),
+        *(pl.lit(None, pl.Float64).alias(e.column) for e in EMAS),
+        pl.lit(False).alias(_STATE),
+    )
+    old = state.df.select(new.columns[:-1]).with_columns(pl.lit(True).alias(_STATE))
+    both = new if old.is_empty() else pl.concat([old, new]).sort(KEY)
+    return Frame(EnrichedStockRecord, enrich_sorted(both, processed_at), origin="enriched")
+
+
+def enrich_sorted(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:
+    """The indicators of ``df``: bars and state rows of whole symbols, sorted by key.
+
+    Each value is computed into its column first and masked (``_valid``) in a later step:
+    masking an expression instead would compute it twice."""
+    df = df.with_columns(position().alias(_POS), pl.col("symbol").rle_id().alias(_GROUP))
+    df = df.with_columns(((pl.col(P) / pl.col(P).shift(1) - 1) * PERCENT).alias("daily_return"))
+    df = df.with_columns(_valid("daily_return", _from_row(2)))
+    df = df.with_columns(
+        (pl.col("high") - pl.col("low")).alias("daily_range"),
+        pl.when(pl.col("close") > 0)
+        .then((pl.col("high") - pl.col("low")) / pl.col("close") * PERCENT)
+        .alias("daily_range_pct"),
+        _volume_change().alias("volume_change_pct"),
+        *(pl.col(P).rolling_mean(s.window).alias(s.column) for s in SMAS),
+        pl.col("daily_return")
+        .rolling_std(VOLATILITY.window, ddof=VOLATILITY.ddof)
+        .alias(VOLATILITY.column),
+    )
+    df = df.with_columns(
+        _valid("daily_range_pct", _from_row(1)),
+        _valid("volume_change_pct", _from_row(2)),
+        *(_valid(s.column, _from_row(s.first_row)) for s in SMAS),
+        _valid(VOLATILITY.column, _from_row(VOLATILITY.first_row)),
+    )
+    # The EMA inputs are built in steps: materialised columns, not repeated subexpressions.
+    df = df.with_columns(*(_ema_seed(e) for e in EMAS))
+    df = df.with_columns(*(_seed_count(e) for e in EMAS))
+    df = df.with_columns(*(_ema(e) for e in EMAS))
+    df = df.with_columns(_valid(e.column, pl.col(f"_seeds_{e.column}") > 0) for e in EMAS)
+    df = df.filter(~pl.col(_STATE))
+    return _with_calendar(df, processed_at).select(EnrichedStockRecord.names())
+
+
+def _split(df: pl.DataFrame, flag: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the rows where ``flag`` holds, the others); the others are ``df`` itself, uncopied,
+    when it holds nowhere (the usual case for a rejection rule)."""
+    mask = df.select(flag).to_series()
+    if not mask.any():
+        return df.clear(), df
+    return df.filter(mask), df.filter(~mask)
+
+
+def _parse_dates(timestamps: pl.Series) -> pl.Series:
+    """Vendor date strings to dates; few distinct values, so each is parsed once."""
+    distinct = timestamps.unique().drop_nulls()
+    parsed = distinct.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    return timestamps.replace_strict(distinct, parsed, default=None, return_dtype=pl.Date)
+
+
+def _sorted(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """``df`` sorted by ``by``; skipped when rows already come strictly ordered by
+    (``_symbol``, trade_date), which the later columns of ``by`` then cannot reorder."""
+    if df.height < 2:
+        return df
+    sym, day = pl.col("_symbol"), pl.col("trade_date")
+    ordered = (sym > sym.shift(1)) | ((sym == sym.shift(1)) & (day > day.shift(1)))
+    if df.select(ordered.slice(1).all()).item():
+        return df
+    return df.sort(by)
+
+
+def _first_in_symbol() -> pl.Expr:
+    return (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
+
+
+def position() -> pl.Expr:
+    """0-based row number within the symbol (rows sorted by symbol)."""
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    return index - pl.when(_first_in_symbol()).then(index).forward_fill()
+
+
+def later_splits() -> pl.Expr:
+    """Product of the split coefficients of the later rows of the same symbol."""
+    same = pl.col("symbol") == pl.col("symbol").shift(-1)
+    nxt = pl.when(same).then(pl.col("split_coefficient").shift(-1)).otherwise(1.0)
+    return nxt.cum_prod(reverse=True).over(pl.col("symbol").rle_id())
+
+
+def _from_row(first_row: int) -> pl.Expr:
+    """Whether the row is the symbol's ``first_row``-th (1-based) or later: a window of that
+    many rows ending here lies within the symbol."""
+    return pl.col(_POS) >= first_row - 1
+
+
+def _valid(column: str, where: pl.Expr) -> pl.Expr:
+    """``column`` where ``where`` holds and the value is finite, else null."""
+    values = pl.col(column)
+    return pl.when(where & values.is_finite()).then(values).alias(column)
+
+
+def _volume_change() -> pl.Expr:
+    previous = pl.col("volume").shift(1) * pl.col("split_coefficient")
+    return pl.when(previous != 0).then((pl.col("volume") / previous - 1) * PERCENT)
+
+
+def _ema_seed(ema: Ema) -> pl.Expr:
+    """The EMA's seed candidates: the last stored EMA of the state rows, else the full-window
+    SMAs of the computed rows (the first candidate of a symbol is its seed)."""
+    state = pl.col(_STATE)
+    next_differs = (pl.col(_GROUP) != pl.col(_GROUP).shift(-1)).fill_null(True)
+    last_state = state & (next_differs | ~state.shift(-1).fill_null(False))
+    sma = pl.when(_from_row(ema.span)).then(pl.col(P).rolling_mean(ema.span))
+    seed = pl.when(state).then(pl.when(last_state).then(pl.col(ema.column))).otherwise(sma)
+    return seed.alias(f"_seed_{ema.column}")
+
+
+def _seed_count(ema: Ema) -> pl.Expr:
+    """Seed candidates so far within the symbol (0 before the seed, 1 at it)."""
+    flag = pl.col(f"_seed_{ema.column}").is_not_null().cast(pl.Int64)
+    total = flag.cum_sum()
+    offset = pl.when(pl.col(_POS) == 0).then(total - flag).forward_fill()
+    return (total - offset).alias(f"_seeds_{ema.column}")
+
+
+def _ema(ema: Ema) -> pl.Expr:
+    """TA-Lib EMA: the recursion's input is the seed at its row, then P (null before the seed
+    and on state rows); it is carried over missing P. Valid where a seed was met (``_valid``)."""
+    seed, seeds = pl.col(f"_seed_{ema.column}"), pl.col(f"_seeds_{ema.column}")
+    x = pl.when(seed.is_not_null() & (seeds == 1)).then(seed).when(~pl.col(_STATE)).then(pl.col(P))
+    values = (
+        pl.when(seeds > 0)
+        .then(x)
+        .ewm_mean(alpha=ema.alpha, adjust=False, ignore_nulls=True, min_samples=1)
+    )
+    return values.over(_GROUP).forward_fill().alias(ema.column)
+
+
+def _with_calendar(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:
+    day = pl.col("trade_date")
+    # Few distinct dates: each is formatted once, then looked up per row.
+    days = df["trade_date"].unique()
+    stamp = day.replace_strict(days, days.dt.strftime("%Y%m%d"), return_dtype=pl.String)
+    return df.with_columns(
+        (pl.col("symbol") + "_" + stamp).alias("price_id"),
+        day.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("trade_timestamp"),
+        day.dt.year().cast(pl.Int32).alias("year"),
+        day.dt.quarter().cast(pl.Int32).alias("quarter"),
+        day.dt.month().cast(pl.Int32).alias("month"),
+        day.dt.day().cast(pl.Int32).alias("day"),
+        day.dt.weekday().cast(pl.Int32).alias("day_of_week"),
+        pl.lit(processed_at).cast(pl.Datetime("us", "UTC")).alias("processing_timestamp"),
+    )
