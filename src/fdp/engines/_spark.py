@@ -106,6 +106,17 @@ class _Task:
     staging: str
 
 
+@dataclass(frozen=True, slots=True)
+class SparkBatch:
+    """A raw batch on the executors: its StockRecord rows, their count and the fingerprint
+    of the objects they were parsed from; ``cached`` is what to unpersist when done."""
+
+    frame: DataFrame
+    rows: int
+    fingerprint: str
+    cached: DataFrame
+
+
 @dataclass(slots=True)
 class SparkEngine:
     """The transform on ``session``'s cluster."""
@@ -114,9 +125,8 @@ class SparkEngine:
     name: str = "spark"
 
     def stage(self, job: TransformJob) -> Staged:
-        raw = self._read(job)
-        raw_count, fingerprint = _digests(raw)
-        admission = job.admit(fingerprint)
+        raw = self.read(job.settings, job.source, job.run_date)
+        admission = job.admit(raw.fingerprint)
         task = _Task(
             job.settings,
             job.source,
@@ -125,11 +135,9 @@ class SparkEngine:
             admission.rejected,
             uuid.uuid4().hex,
         )
-        tasks = shuffle_partitions(raw_count, parallelism(self.session))
+        tasks = shuffle_partitions(raw.rows, parallelism(self.session))
         planned = (
-            raw.filter(raw[_DIGEST].isNull())
-            .select(StockRecord.names())
-            .repartitionByRange(tasks, _upper("symbol"))
+            raw.frame.repartitionByRange(tasks, _upper("symbol"))
             .mapInArrow(partial(_plan_task, task=task), spark_struct(PLAN_SCHEMA))
             .persist()
         )
@@ -140,7 +148,7 @@ class SparkEngine:
             changes = _stage_changes(planned, task)
         finally:
             planned.unpersist()
-            raw.unpersist()
+            raw.cached.unpersist()
         return Staged(
             rows_in=counts[_ROWS],
             rejected=_rows(rejected, StockRecord, "rule", "reason").sort(
@@ -152,26 +160,27 @@ class SparkEngine:
             gate_overridden=admission.overridden,
         )
 
-    def _read(self, job: TransformJob) -> DataFrame:
-        """The batch's objects read by the executors (see ``READ_SCHEMA``), cached."""
-        objects = RawZone(job.settings).objects(job.source, job.run_date)
+    def read(self, settings: Settings, source: str, run_date: dt.date) -> SparkBatch:
+        """The raw batch of (``source``, ``run_date``), read and parsed by the executors with
+        the raw zone's own reader, and its fingerprint (from one digest per object)."""
+        objects = RawZone(settings).objects(source, run_date)
         tasks = max(1, min(len(objects), 2 * parallelism(self.session)))
         paths = self.session.createDataFrame([(p,) for p in objects], "path string")
-        read = partial(_read_task, settings=job.settings, run_date=job.run_date)
-        return paths.repartition(tasks).mapInArrow(read, spark_struct(READ_SCHEMA)).persist()
+        read = partial(_read_task, settings=settings, run_date=run_date)
+        raw = paths.repartition(tasks).mapInArrow(read, spark_struct(READ_SCHEMA)).persist()
+        meta = raw.filter(raw[_DIGEST].isNotNull()).select(_OBJECT, _DIGEST, _ROWS).collect()
+        return SparkBatch(
+            raw.filter(raw[_DIGEST].isNull()).select(StockRecord.names()),
+            rows=sum(int(m[_ROWS]) for m in meta),
+            fingerprint=batch_fingerprint({m[_OBJECT]: m[_DIGEST] for m in meta}),
+            cached=raw,
+        )
 
 
 def _upper(column: str) -> Column:
     from pyspark.sql import functions as sf
 
     return sf.upper(sf.col(column))
-
-
-def _digests(raw: DataFrame) -> tuple[int, str]:
-    """The batch's row count and fingerprint, from its objects' digest rows."""
-    meta = raw.filter(raw[_DIGEST].isNotNull()).select(_OBJECT, _DIGEST, _ROWS).collect()
-    rows = sum(int(m[_ROWS]) for m in meta)
-    return rows, batch_fingerprint({m[_OBJECT]: m[_DIGEST] for m in meta})
 
 
 def _counts(planned: DataFrame) -> dict[str, int]:
