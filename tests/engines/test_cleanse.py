@@ -7,9 +7,11 @@ import math
 from typing import Any
 
 import polars as pl
+import pytest
 
 from fdp.records import Frame, StockRecord
 from fdp.transform import kernel
+from fdp.transform.rules import RULES, CleanseRule
 
 D1, D2 = dt.date(2024, 1, 2), dt.date(2024, 1, 3)
 LATER = dt.date(2024, 1, 31)
@@ -132,3 +134,25 @@ def test_a_rejected_future_bar_does_not_supersede_the_real_one() -> None:
     )
     assert kept["close"].to_list() == [1.5]
     assert rejected["rule"].to_list() == ["non_finite_close"]
+
+
+FAILING: dict[str, Any] = {
+    "ticker": {"symbol": "1BAD"},
+    "date": {"timestamp": "2024-02-30"},
+    "not_after": {"timestamp": "2024-01-31"},
+    "finite": math.inf,
+    "non_negative": -3,
+    "positive": 0.0,
+}
+"""A value failing each kind of check (a column's own value, or the row's overrides)."""
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_every_declared_rule_rejects_its_rows_with_its_reason(rule: CleanseRule) -> None:
+    bad = FAILING[rule.check]
+    row = raw(**(bad if isinstance(bad, dict) else {rule.column: bad}))
+    kept, rejected = cleanse([row, raw(timestamp="2024-01-03", ingest_date=D2)])
+    assert kept["trade_date"].to_list() == [D2]
+    assert rejected["rule"].to_list() == [rule.name]
+    shown = row[rule.shown_column]
+    assert str(shown).lower().removesuffix(".0") in rejected["reason"][0].lower()

@@ -10,6 +10,7 @@ which is much faster than a per-symbol ``over`` (used only where a recursion mus
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -24,10 +25,8 @@ from fdp.records import (
     StockRecord,
     in_key_order,
 )
+from fdp.transform.rules import PRICES, RULES, CleanseRule
 
-PRICES = ("open", "high", "low", "close", "adjusted_close")
-FLOATS = (*PRICES, "dividend_amount", "split_coefficient")
-"""The float fields of a bar: a NaN or an infinity in any of them rejects the row."""
 KEY = ROW_KEY
 _STATE = "_state"
 _POS = "_pos"
@@ -56,40 +55,7 @@ def cleanse(raw: Frame[StockRecord]) -> Cleansed:
         ),
         _parse_dates(df["timestamp"]).alias("trade_date"),
     )
-    rules = [
-        (
-            "symbol_pattern",
-            pl.col("_symbol").is_in(bad_symbols.implode()),
-            pl.format("symbol {} does not match {}", "symbol", pl.lit(TICKER_PATTERN)),
-        ),
-        (
-            "trade_date",
-            pl.col("trade_date").is_null(),
-            pl.format("timestamp {} is not a YYYY-MM-DD date", "timestamp"),
-        ),
-        (
-            "after_ingest_date",
-            pl.col("trade_date") > pl.col("ingest_date"),
-            pl.format("trade date {} is after its ingest date {}", "timestamp", "ingest_date"),
-        ),
-        *(
-            (
-                f"non_finite_{name}",
-                ~pl.col(name).is_finite(),
-                pl.format(f"{name} {{}} is not a finite number", name),
-            )
-            for name in FLOATS
-        ),
-        *(
-            (f"negative_{name}", pl.col(name) < 0, pl.format(f"{name} {{}} < 0", name))
-            for name in (*PRICES, "volume", "dividend_amount")
-        ),
-        (
-            "split_coefficient",
-            pl.col("split_coefficient") <= 0,
-            pl.format("split_coefficient {} <= 0", "split_coefficient"),
-        ),
-    ]
+    rules = [(r.name, _failed(r, bad_symbols), _reason(r)) for r in RULES]
     rule = pl.lit(None, pl.String)
     reason = pl.lit(None, pl.String)
     for name, failed, why in reversed(rules):
@@ -119,6 +85,34 @@ def cleanse(raw: Frame[StockRecord]) -> Cleansed:
     return Cleansed(
         Frame(CleansedRecord, rows, origin="cleansed rows"),
         rejected.select(*StockRecord.names(), "rule", "reason"),
+    )
+
+
+def _failed(rule: CleanseRule, bad_symbols: pl.Series) -> pl.Expr:
+    """Where ``rule`` fails (null where its column is null, so a null passes). Symbols and
+    dates come checked per distinct value (``cleanse``): few of them, many rows."""
+    value = pl.col(rule.column)
+    match rule.check:
+        case "ticker":
+            return pl.col("_symbol").is_in(bad_symbols.implode())
+        case "date":
+            return value.is_null()
+        case "not_after":
+            return value > pl.col(rule.other or "")
+        case "finite":
+            return ~value.is_finite()
+        case "non_negative":
+            return value < 0
+        case "positive":
+            return value <= 0
+
+
+def _reason(rule: CleanseRule) -> pl.Expr:
+    """``rule``'s reason with the row's values in it (the template's other text is literal)."""
+    values = {"{value}": rule.shown_column, "{other}": rule.other}
+    parts = re.split(r"(\{value\}|\{other\})", rule.reason)
+    return pl.concat_str(
+        [pl.col(values[p] or "").cast(pl.String) if p in values else pl.lit(p) for p in parts if p]
     )
 
 
