@@ -53,7 +53,9 @@ def test_spark_conf_is_a_json_object_of_strings(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_spark_remote_token_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
-    url = "sc://dbc-1.cloud.databricks.com:443/;token=dapiCONNECT-TOKEN-77;x-databricks-cluster-id=c1"
+    url = (
+        "sc://dbc-1.cloud.databricks.com:443/;token=dapiCONNECT-TOKEN-77;x-databricks-cluster-id=c1"
+    )
     monkeypatch.setenv("FDP_SPARK_REMOTE", url)
     assert Settings().spark_remote == url
     assert "CONNECT-TOKEN-77" not in redact(f"connecting to {url}, token dapiCONNECT-TOKEN-77")

@@ -38,9 +38,7 @@ SPARK_MASTERS = (
 )
 """The masters Spark accepts: local threads, a standalone master (or its HA list), YARN, K8s."""
 
-_SPARK_REMOTE = re.compile(
-    r"^sc://[^/\s:;]+(:(?P<port>[0-9]{1,5}))?(/(;[^;=\s]+=[^;\s]*)*)?$"
-)
+_SPARK_REMOTE = re.compile(r"^sc://[^/\s:;]+(:(?P<port>[0-9]{1,5}))?(/(;[^;=\s]+=[^;\s]*)*)?$")
 """A Spark Connect URL: ``sc://host[:port][/;param=value...]`` (``token=`` among the params)."""
 
 _TOKEN = re.compile(r"[;?&/]token=([^;&\s]*)")
@@ -89,7 +87,8 @@ class Settings(BaseSettings):
         60.0, gt=0, description="object-store lease life without a heartbeat (a crash's bound)"
     )
     spark_master: str = Field(
-        "local[*]", description="where the Spark engine runs: local[N], spark://h:7077, yarn, k8s://"
+        "local[*]",
+        description="where the Spark engine runs: local[N], spark://h:7077, yarn, k8s://",
     )
     spark_remote: str | None = Field(
         None, description="Spark Connect server (sc://host:15002/;token=...), used over the master"

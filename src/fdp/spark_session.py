@@ -4,8 +4,9 @@ Every Spark entry point (the ``spark`` engine, the validate stage, ``fdp.engines
 under spark-submit or AWS Glue, the tests) gets its session from ``session``, so where Spark
 runs (``FDP_SPARK_MASTER``, ``FDP_SPARK_REMOTE``), adaptive execution, dynamic partition
 overwrite and UTC are never forgotten. A Spark Connect session has no ``sparkContext``: what
-the engine needs from it (``parallelism``, ``quiet``) works on both kinds of session. Spark schemas are derived from ``fdp.records`` through
-their Arrow schema: a column is added or retyped in one place only.
+the engine needs from it (``parallelism``, ``quiet``) works on both kinds of session. Spark
+schemas are derived from ``fdp.records`` through their Arrow schema: a column is added or
+retyped in one place only.
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from test_spark import curated, digests
 
 from fdp.config import Settings
 from spark_cluster import FDP, Cluster, fdp_cli, finished_tasks, spark_env
-from test_spark import curated, digests
 
 pytestmark = [pytest.mark.spark, pytest.mark.cluster, pytest.mark.slow]
 
@@ -71,7 +71,10 @@ def test_validate_runs_on_both_workers(spark_cluster: Cluster, raw: Path, tmp_pa
     data_dir = tmp_path / "data"
     shutil.copytree(raw, data_dir)
     seen = {a["id"] for a in spark_cluster.state()["completedapps"]}
-    env = {"spark_master": spark_cluster.url, "spark_conf": json.dumps({"spark.ui.enabled": "false"})}
+    env = {
+        "spark_master": spark_cluster.url,
+        "spark_conf": json.dumps({"spark.ui.enabled": "false"}),
+    }
     out = fdp_cli(data_dir, "validate", "--date", "2023-06-26", "--engine", "spark", **env)
     assert "PASSED" in out.stdout
     app = new_app(spark_cluster, seen)
@@ -141,7 +144,7 @@ def test_losing_an_executor_mid_transform_costs_a_task_retry_only(
     run = subprocess.Popen(
         [FDP, "transform", "--date", "2024-01-02", "--engine", "spark"],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -154,7 +157,7 @@ def test_losing_an_executor_mid_transform_costs_a_task_retry_only(
     assert killed is not None, "the transform ended before a task could be caught running"
     worker, executor = killed
     executor.kill()  # type: ignore[attr-defined]
-    out, err = run.communicate(timeout=600)
+    _, err = run.communicate(timeout=600)
     assert run.returncode == 0, err[-6000:]
 
     lost = [

@@ -11,10 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from spark_cluster import Cluster, fdp_cli, finished_tasks
 from test_cluster import RUN, SYMBOLS, assert_same_lake
 from test_spark import digests
+
+from spark_cluster import Cluster, fdp_cli, finished_tasks
 
 pytestmark = [pytest.mark.spark, pytest.mark.cluster, pytest.mark.connect, pytest.mark.slow]
 
