@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+import psutil
 import pytest
 from polars.testing import assert_frame_equal
 from test_spark import curated, digests
@@ -107,7 +108,7 @@ def test_transform_on_the_cluster_equals_polars_and_reruns_byte_identical(
     assert sum(finished_tasks(w, rerun) for w in spark_cluster.workers) > 0
 
 
-def _in_flight(cluster: Cluster) -> tuple[int, object] | None:
+def _in_flight(cluster: Cluster) -> tuple[int, psutil.Process] | None:
     """A worker's executor JVM with a task running now (its log: more started than finished)."""
     for i, worker in enumerate(cluster.workers):
         for executor in worker.executors():
@@ -156,7 +157,7 @@ def test_losing_an_executor_mid_transform_costs_a_task_retry_only(
         time.sleep(0.2)
     assert killed is not None, "the transform ended before a task could be caught running"
     worker, executor = killed
-    executor.kill()  # type: ignore[attr-defined]
+    executor.kill()
     _, err = run.communicate(timeout=600)
     assert run.returncode == 0, err[-6000:]
 
