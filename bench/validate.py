@@ -61,9 +61,10 @@ def run(args: argparse.Namespace) -> list[Measurement]:
     data = batch(args.rows, args.symbols)
     spark = None
     if args.engine == "spark":
-        from fdp.quality.runner import spark_session
+        from fdp.config import Settings
+        from fdp.spark_session import session
 
-        spark = spark_session()
+        spark = session(Settings())
     with measure("validate", "gx import + context + suite", 0, out):
         from fdp.quality import load_suite, validate_batch
         from fdp.quality.runner import _context

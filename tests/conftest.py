@@ -68,11 +68,11 @@ def java_home() -> str:
 @pytest.fixture(scope="session")
 def spark(java_home: str) -> Iterator[object]:
     """One local Spark session for the whole test run (it takes 6-10 s to start)."""
-    from fdp.spark_session import SHORT_RUN_CONF, build_session
+    from fdp.spark_session import SHORT_RUN_CONF, session
 
-    session = build_session("local[2]", SHORT_RUN_CONF)
-    yield session
-    session.stop()
+    spark = session(Settings(spark_master="local[2]", spark_conf=SHORT_RUN_CONF))
+    yield spark
+    spark.stop()
 
 
 @pytest.fixture(scope="session", params=["polars", pytest.param("spark", marks=pytest.mark.spark)])

@@ -6,6 +6,7 @@ task can run a stage against any data directory or warehouse by building its own
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,6 +28,20 @@ def is_url(location: str) -> bool:
 
 
 ALPHA_VANTAGE_URL = "https://www.alphavantage.co/query"
+
+SPARK_MASTERS = (
+    re.compile(r"^local(\[(\*|[1-9][0-9]*)(,[0-9]+)?\])?$"),
+    re.compile(r"^local-cluster\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\]$"),
+    re.compile(r"^spark://[^/\s:,]+:[0-9]+(,[^/\s:,]+:[0-9]+)*$"),
+    re.compile(r"^yarn$"),
+    re.compile(r"^k8s://\S+$"),
+)
+"""The masters Spark accepts: local threads, a standalone master (or its HA list), YARN, K8s."""
+
+_SPARK_REMOTE = re.compile(r"^sc://[^/\s:;]+(:(?P<port>[0-9]{1,5}))?(/(;[^;=\s]+=[^;\s]*)*)?$")
+"""A Spark Connect URL: ``sc://host[:port][/;param=value...]`` (``token=`` among the params)."""
+
+_TOKEN = re.compile(r"[;?&/]token=([^;&\s]*)")
 
 
 class Settings(BaseSettings):
@@ -71,6 +86,16 @@ class Settings(BaseSettings):
     lease_ttl_s: float = Field(
         60.0, gt=0, description="object-store lease life without a heartbeat (a crash's bound)"
     )
+    spark_master: str = Field(
+        "local[*]",
+        description="where the Spark engine runs: local[N], spark://h:7077, yarn, k8s://",
+    )
+    spark_remote: str | None = Field(
+        None, description="Spark Connect server (sc://host:15002/;token=...), used over the master"
+    )
+    spark_conf: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description='extra Spark conf as a JSON object ({"spark.x": "v"})'
+    )
     seed: int = 42
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="symbols a run covers (comma-separated); the demo preset's when empty"
@@ -82,6 +107,57 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(s.strip().upper() for s in value.split(",") if s.strip())
         return value
+
+    @field_validator("spark_master")
+    @classmethod
+    def _check_master(cls, value: str) -> str:
+        if not any(p.match(value) for p in SPARK_MASTERS):
+            raise ValueError(
+                f"FDP_SPARK_MASTER {value!r} is not a Spark master: expected local[N],"
+                " local[*], spark://host:7077, yarn or k8s://https://host:port"
+            )
+        return value
+
+    @field_validator("spark_remote")
+    @classmethod
+    def _check_remote(cls, value: str | None) -> str | None:
+        """A Spark Connect URL; its token is masked before anything (even an error) prints."""
+        if not value:
+            return None
+        for token in _TOKEN.findall(value):
+            register_secret(token)
+        match = _SPARK_REMOTE.match(value)
+        if match is None or (match["port"] and not 0 < int(match["port"]) < 65536):
+            raise ValueError(
+                "FDP_SPARK_REMOTE is not a Spark Connect URL: expected"
+                " sc://host[:port][/;key=value...] (the access token under the key 'token')"
+            )
+        return value
+
+    @field_validator("spark_conf", mode="before")
+    @classmethod
+    def _parse_conf(cls, value: object) -> object:
+        """A JSON object of Spark properties; numbers and booleans become Spark's strings."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"FDP_SPARK_CONF is not JSON ({exc.msg}); expected an object such as"
+                    ' {"spark.executor.memory": "4g"}'
+                ) from None
+        if not isinstance(value, dict):
+            raise ValueError('FDP_SPARK_CONF must be a JSON object such as {"spark.x": "v"}')
+        conf = {}
+        for key, item in value.items():
+            if isinstance(item, bool):
+                item = str(item).lower()
+            elif isinstance(item, int | float):
+                item = str(item)
+            if not isinstance(key, str) or not isinstance(item, str):
+                raise ValueError(f"FDP_SPARK_CONF {key!r}: values must be strings or numbers")
+            conf[key] = item
+        return conf
 
     @model_validator(mode="after")
     def _register_secrets(self) -> Settings:

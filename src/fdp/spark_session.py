@@ -1,9 +1,12 @@
 """Spark plumbing: the session with the settings the transform relies on, and record schemas.
 
-Every Spark entry point (the ``spark`` engine, ``fdp.engines.spark_job`` under spark-submit or
-AWS Glue, the tests) builds its session here, so adaptive execution, dynamic partition
-overwrite and UTC are never forgotten. Spark schemas are derived from ``fdp.records`` through
-their Arrow schema: a column is added or retyped in one place only.
+Every Spark entry point (the ``spark`` engine, the validate stage, ``fdp.engines.spark_job``
+under spark-submit or AWS Glue, the tests) gets its session from ``session``, so where Spark
+runs (``FDP_SPARK_MASTER``, ``FDP_SPARK_REMOTE``), adaptive execution, dynamic partition
+overwrite and UTC are never forgotten. A Spark Connect session has no ``sparkContext``: what
+the engine needs from it (``parallelism``, ``quiet``) works on both kinds of session. Spark
+schemas are derived from ``fdp.records`` through their Arrow schema: a column is added or
+retyped in one place only.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -62,28 +66,82 @@ SHORT_RUN_CONF = {
 only; on tiny inputs it costs about a third of the JVM's CPU, so only C1 compiles."""
 
 
+def session(settings: Settings) -> SparkSession:
+    """The Spark session fdp runs on: the active one when there is one (spark-submit, Glue or a
+    notebook made it, and its master stands), else a new one: Spark Connect to
+    ``settings.spark_remote`` when set, else classic on ``settings.spark_master``, with
+    ``SESSION_CONF`` (on Connect: its SQL part, the rest is the server's), ``LOCAL_CONF`` on a
+    local master, and ``settings.spark_conf`` on top."""
+    active = _session_class().getActiveSession()
+    if active is not None:
+        return active
+    if settings.spark_remote:
+        return _connect(settings.spark_remote, settings.spark_conf)
+    return build_session(settings.spark_master, settings.spark_conf)
+
+
 def build_session(
-    master: str | None = "local[2]", conf: dict[str, str] | None = None
+    master: str | None = "local[2]", conf: Mapping[str, str] | None = None
 ) -> SparkSession:
-    """The active session, or a new one with ``SESSION_CONF`` (and ``LOCAL_CONF`` for a
-    ``local`` master). ``master=None`` leaves the master to spark-submit or Glue."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise MissingDependencyError("pyspark", "spark") from None
-    builder = SparkSession.builder.appName("fdp")
+    """The active classic session, or a new one on ``master`` with ``SESSION_CONF`` (and
+    ``LOCAL_CONF`` for a ``local`` master), then ``conf``. ``master=None``, or a driver that
+    spark-submit launched, leaves the master to spark-submit (its ``--master``) or Glue."""
+    builder = _session_class().builder.appName("fdp")
     settings = dict(SESSION_CONF)
-    if master is not None:
+    if master is not None and "PYSPARK_GATEWAY_PORT" not in os.environ:
         builder = builder.master(master)
         if master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             settings |= LOCAL_CONF
-    for key, value in (settings | (conf or {})).items():
+    for key, value in (settings | dict(conf or {})).items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return session
+    started = builder.getOrCreate()
+    quiet(started)
+    return started
+
+
+def _connect(url: str, conf: Mapping[str, str]) -> SparkSession:
+    """A Spark Connect session on ``url`` with the SQL part of ``SESSION_CONF``, then ``conf``
+    set one by one, so a property the server owns (``spark.executor.memory``) fails loudly
+    instead of being ignored."""
+    builder = _session_class().builder.remote(url).appName("fdp")
+    for key, value in SESSION_CONF.items():
+        if key.startswith("spark.sql."):
+            builder = builder.config(key, value)
+    started = builder.getOrCreate()
+    for key, value in conf.items():
+        started.conf.set(key, value)
+    return started
+
+
+def _session_class() -> type[SparkSession]:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise MissingDependencyError("pyspark", "spark") from None
+    return SparkSession
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect session (no ``sparkContext``, no JVM here)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def parallelism(spark: SparkSession) -> int:
+    """Tasks the cluster runs at once: the context's default parallelism on a classic session;
+    on Connect (no context) ``spark.default.parallelism`` when the server sets it, else the
+    shuffle partition count."""
+    if not is_connect(spark):
+        return int(spark.sparkContext.defaultParallelism)
+    shuffle = spark.conf.get("spark.sql.shuffle.partitions", "200")
+    return int(str(spark.conf.get("spark.default.parallelism", shuffle)))
+
+
+def quiet(spark: SparkSession, level: str = "ERROR") -> None:
+    """Only Spark's ``level`` messages on the console; a Connect server keeps its own log."""
+    if not is_connect(spark):
+        spark.sparkContext.setLogLevel(level)
 
 
 def session(settings: Settings) -> SparkSession:
@@ -166,7 +224,7 @@ def from_arrow(
             pa.float64(): pd.Float64Dtype(),
         }
         df = session.createDataFrame(table.to_pandas(types_mapper=nullable.get), schema)
-    return df.coalesce(session.sparkContext.defaultParallelism)
+    return df.coalesce(parallelism(session))
 
 
 def collect_arrow(df: DataFrame) -> pa.Table:

@@ -96,3 +96,19 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_java() -> None:
     assert "JAVA_HOME" in text
     for copied in re.findall(r"^COPY (?!--from)(?:--\S+ )*(\S+) ", text, flags=re.M):
         assert (ROOT / copied).exists(), copied
+
+
+def test_airflow_drives_the_compose_spark_master_with_valid_settings() -> None:
+    """The Spark engine's settings in Airflow name the compose master (``spark-master``, port
+    7077, the master's default) and parse as fdp's settings; no unread variable is left."""
+    from fdp.config import Settings
+
+    services = compose_config("--format", "json")["services"]
+    airflow = services["airflow"]["environment"]
+    master = airflow["FDP_SPARK_MASTER"]
+    assert master == "spark://spark-master:7077"
+    assert services["spark-worker"]["command"][-1] == master
+    assert "spark-master" in services["spark-master"]["command"]
+    settings = Settings(spark_master=master, spark_conf=airflow["FDP_SPARK_CONF"])
+    assert settings.spark_conf["spark.driver.host"] == "airflow"
+    assert not any("SPARK_MASTER_URL" in svc.get("environment", {}) for svc in services.values())

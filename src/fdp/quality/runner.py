@@ -118,7 +118,9 @@ def run_gate(
     raw = RawZone(settings).read(source, ingest_date)
     engine = engine or settings.engine
     if engine == "spark" and spark is None:
-        spark = spark_session()
+        from fdp.spark_session import session
+
+        spark = session(settings)
     done = validate_batch(
         raw.rows, source=source, ingest_date=ingest_date, engine=engine, spark=spark
     )
@@ -216,24 +218,3 @@ def _run_gx(data: pl.DataFrame, suite: Any, engine: Engine, spark: Any) -> dict[
     else:
         raise ConfigError(f"unknown engine {engine!r}; expected polars or spark")
     return {r.expectation_config.meta.get("rule"): r for r in outcome.results}
-
-
-def spark_session() -> Any:
-    """The active SparkSession, or a local one (UI off) for a command-line run."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        from fdp.errors import MissingDependencyError
-
-        raise MissingDependencyError("pyspark", "spark") from None
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
-    return (
-        SparkSession.builder.master("local[*]")
-        .appName("fdp-validate")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
