@@ -144,20 +144,6 @@ def quiet(spark: SparkSession, level: str = "ERROR") -> None:
         spark.sparkContext.setLogLevel(level)
 
 
-def session(settings: Settings) -> SparkSession:
-    """The session every Spark entry point uses: the active one (spark-submit's, Glue's),
-    else a new one on ``settings.spark_master``."""
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    return active if active is not None else build_session("local[*]")
-
-
-def parallelism(session: SparkSession) -> int:
-    """How many tasks the session runs at once."""
-    return int(session.sparkContext.defaultParallelism)
-
-
 def shuffle_partitions(rows: int, parallelism: int) -> int:
     """A shuffle partition count for ``rows`` input rows: enough for every core to take a
     share twice (so a slow task can be balanced), more as the input grows."""
