@@ -128,14 +128,18 @@ def is_connect(spark: SparkSession) -> bool:
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
+CONNECT_PARALLELISM = 2
+"""Tasks assumed to run at once over Spark Connect when the server does not say
+(``spark.default.parallelism``): a client cannot see the cluster's cores. Inputs big enough to
+matter are cut by size anyway (``shuffle_partitions``)."""
+
+
 def parallelism(spark: SparkSession) -> int:
     """Tasks the cluster runs at once: the context's default parallelism on a classic session;
-    on Connect (no context) ``spark.default.parallelism`` when the server sets it, else the
-    shuffle partition count."""
+    on Connect (no context) ``spark.default.parallelism`` when the server sets it."""
     if not is_connect(spark):
         return int(spark.sparkContext.defaultParallelism)
-    shuffle = spark.conf.get("spark.sql.shuffle.partitions", "200")
-    return int(str(spark.conf.get("spark.default.parallelism", shuffle)))
+    return int(str(spark.conf.get("spark.default.parallelism", str(CONNECT_PARALLELISM))))
 
 
 def quiet(spark: SparkSession, level: str = "ERROR") -> None:
