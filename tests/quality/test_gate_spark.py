@@ -63,6 +63,10 @@ def _land(settings: Settings) -> int:
     return rows
 
 
+def _never(*args: object) -> None:
+    raise AssertionError("the Spark engine read the raw batch on the driver")
+
+
 @pytest.fixture
 def small_arrow_batches(spark: Any) -> Iterator[None]:
     """Arrow batches of 7 rows: an object's rows span batches, a batch holds several objects."""
@@ -88,10 +92,15 @@ def _outcome(settings: Settings, engine: str) -> tuple[Any, pl.DataFrame, list[t
 
 @pytest.mark.spark
 @pytest.mark.usefixtures("small_arrow_batches")
-def test_spark_validates_a_landed_batch_as_polars_does(spark: Any, settings: Settings) -> None:
+def test_spark_validates_a_landed_batch_as_polars_does(
+    spark: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = _land(settings)
     on_polars, polars_rejected, polars_dq = _outcome(settings, "polars")
-    on_spark, spark_rejected, spark_dq = _outcome(settings, "spark")
+    with monkeypatch.context() as patched:
+        # The driver never reads the batch: the executors do.
+        patched.setattr(RawZone, "read", _never)
+        on_spark, spark_rejected, spark_dq = _outcome(settings, "spark")
 
     assert on_spark.engine == "spark"
     assert on_spark.row_count == on_polars.row_count == rows

@@ -80,10 +80,12 @@ class TableBarsAfterIngest(TableMetricProvider):
 
 
 def _count_task(batches: Iterator[pa.RecordBatch], *, cols: list[str]) -> Iterator[pa.RecordBatch]:
+    total = dict.fromkeys(_COUNTS.names, 0)
     for batch in batches:
         rows = pl.DataFrame(pa.Table.from_batches([batch]))
         found = count_after_ingest(rows.with_columns(pl.lit(1).alias(_ROWS)), *cols)
-        yield pa.RecordBatch.from_pylist([found], _COUNTS)
+        total = {k: total[k] + found[k] for k in total}
+    yield pa.RecordBatch.from_pylist([total], _COUNTS)
 
 
 class ExpectBarsToNotBeAfterIngestDate(BatchExpectation):
