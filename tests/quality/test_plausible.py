@@ -12,11 +12,14 @@ from typing import Any
 
 import polars as pl
 import pytest
-from quality_bars import INGEST, clean_frame, set_value
+from polars.testing import assert_frame_equal
+from quality_bars import INGEST, clean_frame, land_batch, set_value
 
+from fdp.config import Settings
 from fdp.quality import validate_batch
 from fdp.quality.completeness import missing_sessions
 from fdp.quality.future_bars import count_after_ingest
+from fdp.quality.runner import validate_raw
 from fdp.quality.suite import after_ingest, read_rules
 from fdp.records import Frame, StockRecord
 
@@ -29,9 +32,8 @@ RANGE_RULE = {c: f"{c}_in_range" for c in FLOATS} | {
 }
 
 
-def _validate(df: pl.DataFrame, engine: str = "polars", spark: Any = None) -> Any:
-    batch = Frame(StockRecord, df)
-    return validate_batch(batch, source="simulator", ingest_date=INGEST, engine=engine, spark=spark)  # type: ignore[arg-type]
+def _validate(df: pl.DataFrame) -> Any:
+    return validate_batch(Frame(StockRecord, df), source="simulator", ingest_date=INGEST)
 
 
 def test_every_numeric_field_has_a_closed_range() -> None:
@@ -151,12 +153,15 @@ def test_completeness_leaves_future_bars_to_their_rule_and_fails_uncovered_dates
 
 @pytest.mark.spark
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
-def test_spark_catches_non_finite_values_as_pandas_does(spark: Any, value: str) -> None:
+def test_spark_catches_non_finite_values_as_pandas_does(
+    spark: Any, settings: Settings, value: str
+) -> None:
     df = clean_frame()
     bad = set_value(df, [3], open=HOSTILE[value], split_coefficient=HOSTILE[value])
     bad = set_value(bad, [9], low=HOSTILE[value], dividend_amount=HOSTILE[value])
-    bad = _future(bad, [0], "2999-01-01")
-    on_spark, embedded = _validate(bad, "spark", spark), _validate(bad)
+    land_batch(settings, _future(bad, [0], "2999-01-01"))
+    on_spark = validate_raw(settings, "simulator", INGEST, "spark")
+    embedded = validate_raw(settings, "simulator", INGEST, "polars")
 
     def outcome(report: Any) -> list[tuple[str, bool, int | None, tuple[tuple[str, str], ...]]]:
         return [
@@ -168,3 +173,4 @@ def test_spark_catches_non_finite_values_as_pandas_does(spark: Any, value: str) 
     assert {"open_in_range", "low_in_range", "dividend_in_range", "not_after_ingest"} <= failed
     assert "split_coefficient_in_range" in failed
     assert on_spark.rejected.height == embedded.rejected.height == 3
+    assert_frame_equal(on_spark.rejected, embedded.rejected)

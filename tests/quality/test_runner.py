@@ -12,7 +12,7 @@ from quality_bars import INGEST, clean_batch, clean_frame, set_value
 
 from fdp.quality import accepted_rows, validate_batch
 from fdp.quality.completeness import missing_sessions
-from fdp.quality.runner import _run_gx
+from fdp.quality.runner import _pandas_results
 from fdp.quality.suite import load_suite
 from fdp.records import Frame, StockRecord
 
@@ -95,7 +95,7 @@ FRAME_GUARANTEED: dict[str, Mutation] = {
 @pytest.mark.parametrize("rule", sorted(FRAME_GUARANTEED))
 def test_rules_the_record_contract_guarantees_still_fail_alone(rule: str) -> None:
     data = FRAME_GUARANTEED[rule](clean_frame())
-    results = _run_gx(data, load_suite(), "polars", None)
+    results = _pandas_results(data, load_suite())
     assert {name for name, r in results.items() if not r.success} == {rule}
 
 

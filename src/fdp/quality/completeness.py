@@ -1,16 +1,20 @@
 """The completeness rule: every exchange session present for every symbol of a batch.
 
 GX has no such expectation, so fdp registers one (``expect_symbols_to_have_every_session``)
-with a metric for the pandas and the Spark engine. Both reduce the batch to its distinct
-(symbol, date, ingest date) keys and call ``missing_sessions``, the one definition of the rule.
+with a metric for the pandas and the Spark engine. Both run the same Polars code: pandas' on
+the whole batch (``missing_sessions``), Spark's on its executors, one group of whole symbols
+per task, due up to the batch's last date.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from functools import partial
 from typing import Any, ClassVar, cast
 
 import polars as pl
+import pyarrow as pa
 from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
 from great_expectations.execution_engine.sparkdf_execution_engine import SparkDFExecutionEngine
 from great_expectations.expectations.expectation import BatchExpectation
@@ -20,6 +24,7 @@ from great_expectations.expectations.metrics.table_metric_provider import TableM
 from fdp.calendar import coverage, session_array
 from fdp.quality.domain import pandas_columns, spark_frame
 from fdp.quality.suite import after_ingest, bar_date
+from fdp.spark_session import spark_struct
 
 METRIC = "table.fdp_missing_sessions"
 SAMPLE = 1000
@@ -41,6 +46,16 @@ def missing_sessions(
     (column ``ingest``, when given: ``not_after_ingest`` reports them). A bar outside the
     calendar's coverage cannot be vouched for: its key is returned as failing.
     """
+    dated, uncovered = _dated(keys, symbol, date, ingest)
+    missing = _missing(dated, _last(dated))
+    return pl.concat([_keys(missing), _keys(uncovered)])
+
+
+def _dated(
+    keys: pl.DataFrame, symbol: str, date: str, ingest: str | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The (symbol, day) of ``keys`` the rule judges, and those outside the calendar's
+    coverage (distinct, sorted)."""
     future = after_ingest(date, ingest) if ingest is not None else pl.lit(False)
     dated = (
         keys.filter(~future)
@@ -49,17 +64,22 @@ def missing_sessions(
     )
     first, last = coverage()
     covered = pl.col("day").is_between(first, last)
-    uncovered = (
-        dated.filter(~covered)
-        .unique()
-        .sort("symbol", "day")
-        .select("symbol", pl.col("day").dt.strftime("%Y-%m-%d").alias("timestamp"))
-    )
-    dated = dated.filter(covered)
-    if dated.is_empty():
-        return uncovered
-    start, end = cast(dt.date, dated["day"].min()), cast(dt.date, dated["day"].max())
-    sessions = pl.Series("day", session_array(start, end)).cast(pl.Date)
+    uncovered = dated.filter(~covered).unique().sort("symbol", "day")
+    return dated.filter(covered), uncovered
+
+
+def _last(dated: pl.DataFrame) -> dt.date | None:
+    """The batch's last date: every symbol is due up to it."""
+    return cast(dt.date | None, dated["day"].max())
+
+
+def _missing(dated: pl.DataFrame, last: dt.date | None) -> pl.DataFrame:
+    """The (symbol, day) sessions absent from ``dated`` (whole symbols), from each symbol's
+    first bar to ``last``, sorted."""
+    if dated.is_empty() or last is None:
+        return dated.clear()
+    start = cast(dt.date, dated["day"].min())
+    sessions = pl.Series("day", session_array(start, last)).cast(pl.Date)
     # Fast path: count each symbol's distinct sessions against the calendar's count.
     per_symbol = dated.group_by("symbol").agg(
         pl.col("day").min().alias("first"),
@@ -68,14 +88,18 @@ def missing_sessions(
     due = len(sessions) - sessions.search_sorted(per_symbol["first"], side="left")
     short = per_symbol.filter(pl.col("present") < due)
     if short.is_empty():
-        return uncovered
+        return dated.clear()
     expected = short.join(sessions.to_frame(), how="cross").filter(pl.col("day") >= pl.col("first"))
-    missing = (
+    return (
         expected.join(dated.unique(), on=["symbol", "day"], how="anti")
         .sort("symbol", "day")
-        .select("symbol", pl.col("day").dt.strftime("%Y-%m-%d").alias("timestamp"))
+        .select("symbol", "day")
     )
-    return pl.concat([missing, uncovered])
+
+
+def _keys(days: pl.DataFrame) -> pl.DataFrame:
+    """(symbol, day) as the rule reports them: (symbol, timestamp)."""
+    return days.select("symbol", pl.col("day").dt.strftime("%Y-%m-%d").alias("timestamp"))
 
 
 def _columns(kwargs: dict[str, Any]) -> list[str]:
@@ -116,10 +140,56 @@ class TableMissingSessions(TableMetricProvider):
         metrics: dict[str, Any],
         runtime_configuration: dict[str, Any],
     ) -> dict[str, Any]:
+        # On the executors: the batch's last date (one row per task), then each symbol's
+        # keys in one task (a shuffle of three columns); only the count and the sample of
+        # the missing keys reach the driver.
         cols = _columns(metric_value_kwargs)
-        df = spark_frame(execution_engine, metric_domain_kwargs)
-        keys = pl.DataFrame(pl.from_arrow(df.select(*cols).distinct().toArrow()))
-        return _summary(missing_sessions(keys, *cols))
+        keys = spark_frame(execution_engine, metric_domain_kwargs).select(*cols)
+        ends = keys.mapInArrow(partial(_last_task, cols=cols), "last date").collect()
+        last = max((r["last"] for r in ends if r["last"] is not None), default=None)
+        task = partial(_missing_task, cols=cols, last=last)
+        found = keys.repartition(cols[0]).mapInArrow(task, spark_struct(_FOUND)).persist()
+        try:
+            count = found.count()
+            sample = found.orderBy(_KIND, "symbol", _DAY).limit(SAMPLE).collect()
+        finally:
+            found.unpersist()
+        return {"count": count, "sample": [[r["symbol"], r["timestamp"]] for r in sample]}
+
+
+_KIND, _DAY = "_kind", "_day"
+_FOUND = pa.schema(
+    [
+        pa.field(_KIND, pa.int32()),
+        pa.field("symbol", pa.string()),
+        pa.field("timestamp", pa.string()),
+        pa.field(_DAY, pa.int32()),
+    ]
+)
+"""A task's failing keys: ``_kind`` 0 missing, 1 outside the calendar (``missing_sessions``'
+order), ``_day`` the date as days since 1970 (any date Polars parses)."""
+
+
+def _last_task(batches: Iterator[pa.RecordBatch], *, cols: list[str]) -> Iterator[pa.RecordBatch]:
+    received = list(batches)
+    if received:
+        dated, _ = _dated(pl.DataFrame(pa.Table.from_batches(received)), *cols)
+        last = _last(dated)
+        yield pa.RecordBatch.from_pydict({"last": pa.array([last], pa.date32())})
+
+
+def _missing_task(
+    batches: Iterator[pa.RecordBatch], *, cols: list[str], last: dt.date | None
+) -> Iterator[pa.RecordBatch]:
+    received = list(batches)
+    if not received:
+        return
+    dated, uncovered = _dated(pl.DataFrame(pa.Table.from_batches(received)), *cols)
+    for kind, days in enumerate((_missing(dated, last), uncovered)):
+        found = _keys(days).with_columns(
+            pl.lit(kind, pl.Int32).alias(_KIND), days["day"].cast(pl.Int32).alias(_DAY)
+        )
+        yield from found.select(_FOUND.names).to_arrow().cast(_FOUND).to_batches()
 
 
 class ExpectSymbolsToHaveEverySession(BatchExpectation):

@@ -11,9 +11,12 @@ agree by construction.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import partial
 from typing import Any, ClassVar, cast
 
 import polars as pl
+import pyarrow as pa
 from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
 from great_expectations.execution_engine.sparkdf_execution_engine import SparkDFExecutionEngine
 from great_expectations.expectations.expectation import BatchExpectation
@@ -23,9 +26,11 @@ from great_expectations.expectations.model_field_types import MostlyField
 
 from fdp.quality.domain import pandas_columns, spark_frame
 from fdp.quality.suite import after_ingest
+from fdp.spark_session import spark_struct
 
 METRIC = "table.fdp_bars_after_ingest"
 _ROWS = "_rows"
+_COUNTS = pa.schema([("count", pa.int64()), ("rows", pa.int64())])
 
 
 def count_after_ingest(pairs: pl.DataFrame, date: str, ingest: str) -> dict[str, int]:
@@ -68,10 +73,19 @@ class TableBarsAfterIngest(TableMetricProvider):
         runtime_configuration: dict[str, Any],
     ) -> dict[str, int]:
         cols = [metric_value_kwargs["date_column"], metric_value_kwargs["ingest_column"]]
-        # Few distinct (date, ingest date) pairs: only they reach the driver, with their counts.
-        df = spark_frame(execution_engine, metric_domain_kwargs)
-        pairs = df.groupBy(*cols).count().withColumnRenamed("count", _ROWS)
-        return count_after_ingest(pl.DataFrame(pl.from_arrow(pairs.toArrow())), *cols)
+        # Each task counts its rows; only one pair of counts per task reaches the driver.
+        df = spark_frame(execution_engine, metric_domain_kwargs).select(*cols)
+        found = df.mapInArrow(partial(_count_task, cols=cols), spark_struct(_COUNTS)).collect()
+        return {k: sum(int(r[k]) for r in found) for k in ("count", "rows")}
+
+
+def _count_task(batches: Iterator[pa.RecordBatch], *, cols: list[str]) -> Iterator[pa.RecordBatch]:
+    total = dict.fromkeys(_COUNTS.names, 0)
+    for batch in batches:
+        rows = pl.DataFrame(pa.Table.from_batches([batch]))
+        found = count_after_ingest(rows.with_columns(pl.lit(1).alias(_ROWS)), *cols)
+        total = {k: total[k] + found[k] for k in total}
+    yield pa.RecordBatch.from_pylist([total], _COUNTS)
 
 
 class ExpectBarsToNotBeAfterIngestDate(BatchExpectation):

@@ -2,7 +2,8 @@
 
 GX decides pass/fail. fdp computes each row-level rule's mask once in Polars (from the same
 suite file) to know *which* rows failed, and checks that its count equals GX's, so the
-rejected rows are exactly the ones GX counted.
+rejected rows are exactly the ones GX counted. On the Spark engine the same masks run on the
+executors (``fdp.quality.spark``), and this module builds the report from the flagged rows.
 
 NaN is validated as +inf. The engines disagree on NaN (pandas counts it as missing, so it
 passes every range; Spark compares it as larger than any number), and a missing value passes
@@ -47,31 +48,67 @@ def validate_batch(
     *,
     source: str,
     ingest_date: dt.date,
-    engine: Engine = "polars",
-    spark: Any = None,
     suite_path: Path | None = None,
 ) -> Validation:
-    """Validate ``batch`` with the whole suite and collect every failure; write nothing."""
+    """Validate ``batch`` on the embedded engine (GX on pandas) with the whole suite and
+    collect every failure; write nothing."""
     name, rules, _ = read_rules(suite_path)
-    data = batch.df.with_columns(pl.selectors.float().fill_nan(math.inf))
-    row_rules = [r for r in rules if r.row_level]
-    flags = data.select(r.unexpected().alias(r.name) for r in row_rules)
-    gx_results = _run_gx(data, load_suite(suite_path), engine, spark)
+    data = fill_nan(batch.df)
+    flags = row_flags(data, rules)
+    gx_results = _pandas_results(data, load_suite(suite_path))
+    return assemble(
+        name,
+        rules,
+        gx_results,
+        batch.df,
+        flags,
+        source=source,
+        ingest_date=ingest_date,
+        engine="polars",
+        row_count=batch.df.height,
+    )
 
+
+def fill_nan(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` with NaN as +inf: the values validated (see the module's docstring)."""
+    return rows.with_columns(pl.selectors.float().fill_nan(math.inf))
+
+
+def row_flags(data: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
+    """One column per row-level rule, named for it: True where the rule finds the row of
+    ``data`` (NaN filled) unexpected."""
+    return data.select(r.unexpected().alias(r.name) for r in rules if r.row_level)
+
+
+def assemble(
+    suite: str,
+    rules: list[Rule],
+    gx_results: dict[str, Any],
+    rows: pl.DataFrame,
+    flags: pl.DataFrame,
+    *,
+    source: str,
+    ingest_date: dt.date,
+    engine: Engine,
+    row_count: int,
+) -> Validation:
+    """The report and rejected rows from GX's results and fdp's ``flags`` of ``rows`` (the
+    batch as received, or only its flagged rows, in batch order), checking on every
+    row-level rule that fdp's count is GX's."""
     results = []
     for rule in rules:
         found = gx_results.get(rule.name)
         if found is None:
-            raise TerminalError(f"GX returned no result for rule {rule.name!r} of suite {name}")
+            raise TerminalError(f"GX returned no result for rule {rule.name!r} of suite {suite}")
         if found.exception_info and found.exception_info.get("raised_exception"):
             msg = found.exception_info.get("exception_message")
             raise TerminalError(f"rule {rule.name} could not be evaluated: {msg}")
-        results.append(_result(rule, found, data, flags))
+        results.append(_result(rule, found, rows, flags))
 
-    reasons = {r.name: r.description for r in row_rules}
-    bad = pl.any_horizontal(flags) if row_rules else pl.repeat(False, data.height)
+    reasons = {r.name: r.description for r in rules if r.row_level}
+    bad = pl.any_horizontal(flags) if reasons else pl.repeat(False, rows.height)
     rejected = (
-        pl.concat([batch.df, flags], how="horizontal")
+        pl.concat([rows, flags], how="horizontal")
         .filter(bad)
         .select(
             *StockRecord.names(),
@@ -86,54 +123,57 @@ def validate_batch(
                 ignore_nulls=True,
             ).alias("reason"),
         )
-        if row_rules
-        else batch.df.clear().with_columns(rule=pl.lit(""), reason=pl.lit(""))
+        if reasons
+        else rows.clear().with_columns(rule=pl.lit(""), reason=pl.lit(""))
     )
     report = ValidationReport(
-        suite=name,
+        suite=suite,
         source=source,
         ingest_date=ingest_date,
         engine=engine,
         validated_at=dt.datetime.now(dt.UTC),
-        row_count=batch.df.height,
+        row_count=row_count,
         rejected_count=rejected.height,
         expectations=results,
     )
     return Validation(report, rejected)
 
 
+def validate_raw(
+    settings: Settings, source: str, ingest_date: dt.date, engine: Engine | None = None
+) -> Validation:
+    """Validate the raw batch of (source, date) where ``engine`` runs (default: the
+    settings'); the report carries the fingerprint of the bytes validated. Writes nothing."""
+    engine = engine or settings.engine
+    if engine == "spark":
+        from fdp.quality.spark import validate_raw_on_spark
+
+        return validate_raw_on_spark(settings, source, ingest_date)
+    if engine != "polars":
+        raise ConfigError(f"unknown engine {engine!r}; expected polars or spark")
+    raw = RawZone(settings).read(source, ingest_date)
+    done = validate_batch(raw.rows, source=source, ingest_date=ingest_date)
+    return Validation(replace(done.report, fingerprint=raw.fingerprint), done.rejected)
+
+
 def run_gate(
-    settings: Settings,
-    source: str,
-    ingest_date: dt.date,
-    *,
-    engine: Engine | None = None,
-    spark: Any = None,
+    settings: Settings, source: str, ingest_date: dt.date, *, engine: Engine | None = None
 ) -> ValidationReport:
     """Validate the raw batch of (source, date); keep its rejected rows and reports.
 
     Writes only the rejected-rows store and the reports, then raises ``QualityGateError``
     if any rule failed beyond its tolerance. Safe to re-run: both are replaced whole.
     """
-    raw = RawZone(settings).read(source, ingest_date)
-    engine = engine or settings.engine
-    if engine == "spark" and spark is None:
-        from fdp.spark_session import session
-
-        spark = session(settings)
-    done = validate_batch(
-        raw.rows, source=source, ingest_date=ingest_date, engine=engine, spark=spark
-    )
+    done = validate_raw(settings, source, ingest_date, engine)
     write_rejected(settings, "quality", ingest_date, done.rejected, source=source)
-    validated = replace(done.report, fingerprint=raw.fingerprint)
-    json_url, html_url = write_reports(settings, validated)
-    report = replace(validated, json_url=json_url, html_url=html_url)
+    json_url, html_url = write_reports(settings, done.report)
+    report = replace(done.report, json_url=json_url, html_url=html_url)
     if not report.success:
         raise QualityGateError(report)
     return report
 
 
-def _result(rule: Rule, found: Any, data: pl.DataFrame, flags: pl.DataFrame) -> ExpectationResult:
+def _result(rule: Rule, found: Any, rows: pl.DataFrame, flags: pl.DataFrame) -> ExpectationResult:
     res = dict(found.result or {})
     count = res.get("unexpected_count")
     keys: list[tuple[str, str]] = []
@@ -145,7 +185,7 @@ def _result(rule: Rule, found: Any, data: pl.DataFrame, flags: pl.DataFrame) -> 
                 " fix the rule's translation in fdp.quality.suite"
             )
         keys = (
-            data.filter(flags[rule.name]).select("symbol", "timestamp").head(KEYS_IN_REPORT).rows()
+            rows.filter(flags[rule.name]).select("symbol", "timestamp").head(KEYS_IN_REPORT).rows()
         )
     elif "missing_keys" in res:
         keys = [(s, d) for s, d in res["missing_keys"]]
@@ -186,35 +226,32 @@ def _context() -> Any:
 @cache
 def _batch_definition(kind: str) -> Any:
     sources = _context().data_sources
+    # The Spark batch is a projection of a batch the caller has cached: GX need not persist
+    # it again (nor leave it persisted).
     source = (
-        sources.add_pandas("fdp_pandas") if kind == "pandas" else sources.add_spark("fdp_spark")
+        sources.add_pandas("fdp_pandas")
+        if kind == "pandas"
+        else sources.add_spark("fdp_spark", persist=False)
     )
     return source.add_dataframe_asset("batch").add_batch_definition_whole_dataframe("whole")
 
 
-def _run_gx(data: pl.DataFrame, suite: Any, engine: Engine, spark: Any) -> dict[str, Any]:
-    """GX's result of each rule, by rule name."""
-    if engine == "polars":
-        import pandas as pd
-
-        # Dictionary-encoded strings and pyarrow-backed str in GX's regex path are the same
-        # values, many times faster than Python objects (see bench/validate.py). GX copies
-        # the whole frame for every column rule (dropna, boolean filter); copy-on-write makes
-        # those copies lazy, so a clean batch is never copied at all.
-        frame = data.with_columns(pl.col(_STRINGS).cast(pl.Categorical)).to_pandas()
-        with pd.option_context("future.infer_string", True, "mode.copy_on_write", True):
-            batch = _batch_definition("pandas").get_batch(batch_parameters={"dataframe": frame})
-            outcome = batch.validate(
-                suite, result_format=_RESULT_FORMAT, expectation_parameters=suite_parameters()
-            )
-    elif engine == "spark":
-        if spark is None:
-            raise ConfigError("the spark engine needs a SparkSession")
-        frame = spark.createDataFrame(data.to_arrow())
-        batch = _batch_definition("spark").get_batch(batch_parameters={"dataframe": frame})
-        outcome = batch.validate(
-            suite, result_format=_RESULT_FORMAT, expectation_parameters=suite_parameters()
-        )
-    else:
-        raise ConfigError(f"unknown engine {engine!r}; expected polars or spark")
+def gx_results(kind: str, frame: Any, suite: Any) -> dict[str, Any]:
+    """GX's result of each rule on ``frame`` (a pandas or a Spark DataFrame), by rule name."""
+    batch = _batch_definition(kind).get_batch(batch_parameters={"dataframe": frame})
+    outcome = batch.validate(
+        suite, result_format=_RESULT_FORMAT, expectation_parameters=suite_parameters()
+    )
     return {r.expectation_config.meta.get("rule"): r for r in outcome.results}
+
+
+def _pandas_results(data: pl.DataFrame, suite: Any) -> dict[str, Any]:
+    import pandas as pd
+
+    # Dictionary-encoded strings and pyarrow-backed str in GX's regex path are the same
+    # values, many times faster than Python objects (see bench/validate.py). GX copies
+    # the whole frame for every column rule (dropna, boolean filter); copy-on-write makes
+    # those copies lazy, so a clean batch is never copied at all.
+    frame = data.with_columns(pl.col(_STRINGS).cast(pl.Categorical)).to_pandas()
+    with pd.option_context("future.infer_string", True, "mode.copy_on_write", True):
+        return gx_results("pandas", frame, suite)

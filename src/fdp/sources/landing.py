@@ -127,11 +127,13 @@ class RawZone:
     def json_objects(self, source: str, ingest_date: dt.date) -> list[str]:
         """Paths of the JSON objects of one batch, sorted (metadata files excluded)."""
         objects = self._list(self.batch_dir(source, ingest_date))
-        return sorted(p for p in objects if p.endswith(".json") and is_data_object(_name(p)))
+        return sorted(p for p in objects if p.endswith(".json") and is_data_object(object_name(p)))
 
     def parquet_objects(self, source: str, ingest_date: dt.date) -> list[str]:
         objects = self._list(self.batch_dir(source, ingest_date))
-        return sorted(p for p in objects if p.endswith(".parquet") and is_data_object(_name(p)))
+        return sorted(
+            p for p in objects if p.endswith(".parquet") and is_data_object(object_name(p))
+        )
 
     def read_batch(self, source: str, ingest_date: dt.date) -> Frame[StockRecord]:
         """Every bar landed for (source, date), parsed into ``StockRecord``s."""
@@ -170,26 +172,26 @@ class RawZone:
                 ingest_date=ingest_date,
                 symbol=self.object_symbol(path),
             )
-            return RawObject(_name(path), digest, rows)
+            return RawObject(object_name(path), digest, rows)
         # Polars' own reader: several times faster than pyarrow's plus a conversion.
         try:
             rows = Frame(StockRecord, pl.read_parquet(io.BytesIO(data)), origin=self.uri(path))
         except DataError as exc:
             raise exc.with_context(file=self.uri(path)) from None
-        return RawObject(_name(path), digest, rows)
+        return RawObject(object_name(path), digest, rows)
 
     def fingerprint(self, source: str, ingest_date: dt.date) -> str:
         """The batch's fingerprint without parsing it (``read`` computes the same)."""
         paths = self.objects(source, ingest_date)
         with ThreadPoolExecutor(max_workers=READERS) as pool:
             digests = pool.map(lambda p: hashlib.sha256(self.fs.cat_file(p)).hexdigest(), paths)
-            return batch_fingerprint(dict(zip(map(_name, paths), digests, strict=True)))
+            return batch_fingerprint(dict(zip(map(object_name, paths), digests, strict=True)))
 
     def object_symbol(self, path: str) -> str:
         """The symbol a JSON object of the zone is named for (``symbol=<SYM>.json``): the
         document inside must be for that symbol. Any other name is refused, so a file
         dropped into a batch by hand is never read as some symbol's history."""
-        name = _name(path)
+        name = object_name(path)
         symbol = name.removeprefix("symbol=").removesuffix(".json")
         if name != f"symbol={symbol}.json" or not TICKER_RE.match(symbol):
             raise DataError(
@@ -236,7 +238,8 @@ def batch_fingerprint(digests: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _name(path: str) -> str:
+def object_name(path: str) -> str:
+    """An object's name in its batch (what the fingerprint and the readers record)."""
     return path.rsplit("/", 1)[-1]
 
 
