@@ -46,7 +46,7 @@ $(SPARK35_VENV)/.spark35: pyproject.toml
 # PySpark 3.5 leaves its result sockets to the garbage collector (see its rdd.py). Its Spark
 # Connect server jar is a Maven download (none here): the Connect tests run on Spark 4 only.
 spark35: $(SPARK35_VENV)/.spark35
-	TZ=UTC $(SPARK35_VENV)/bin/pytest tests/engines -m "spark and not connect" --no-cov \
+	TZ=UTC $(SPARK35_VENV)/bin/pytest tests/engines tests/quality -m "spark and not connect" --no-cov \
 		-W "ignore:unclosed <socket.socket:ResourceWarning"
 
 bench: $(VENV)/.all
