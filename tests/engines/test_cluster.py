@@ -136,6 +136,9 @@ def test_losing_an_executor_mid_transform_costs_a_task_retry_only(
         "spark.ui.enabled": "false",
         "spark.eventLog.enabled": "true",
         "spark.eventLog.dir": events.as_uri(),
+        # One plain JSON file per application (Spark 4 compresses and rolls it by default).
+        "spark.eventLog.compress": "false",
+        "spark.eventLog.rolling.enabled": "false",
     }
     env = spark_env(
         FDP_DATA_DIR=str(spark_dir),
@@ -163,7 +166,8 @@ def test_losing_an_executor_mid_transform_costs_a_task_retry_only(
 
     lost = [
         event
-        for log in events.iterdir()
+        for log in events.rglob("*")
+        if log.is_file()
         for event in map(json.loads, log.read_text().splitlines())
         if event["Event"] == "SparkListenerTaskEnd"
         and event["Task End Reason"]["Reason"] == "ExecutorLostFailure"
