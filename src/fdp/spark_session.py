@@ -95,9 +95,19 @@ def session(settings: Settings) -> SparkSession:
     return active if active is not None else build_session("local[*]")
 
 
-def parallelism(session: SparkSession) -> int:
-    """How many tasks the session runs at once."""
-    return int(session.sparkContext.defaultParallelism)
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect session (no ``sparkContext``, no JVM here)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def parallelism(spark: SparkSession) -> int:
+    """Tasks the cluster runs at once: the context's default parallelism on a classic session;
+    on Connect (no context) ``spark.default.parallelism`` when the server sets it, else the
+    shuffle partition count."""
+    if not is_connect(spark):
+        return int(spark.sparkContext.defaultParallelism)
+    shuffle = spark.conf.get("spark.sql.shuffle.partitions", "200")
+    return int(str(spark.conf.get("spark.default.parallelism", shuffle)))
 
 
 def shuffle_partitions(rows: int, parallelism: int) -> int:
