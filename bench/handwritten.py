@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from fdp.indicators import EMAS, PERCENT, SMAS, VOLATILITY
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, SparkSession
+    from pyspark.sql import Column, SparkSession, WindowSpec
 
 
 def job(spark: SparkSession, objects: list[str], out: str, processed_at: dt.datetime) -> None:
@@ -30,7 +30,7 @@ def job(spark: SparkSession, objects: list[str], out: str, processed_at: dt.date
     to_now = by_symbol.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     whole = by_symbol.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
 
-    def last(n: int) -> Window:
+    def last(n: int) -> WindowSpec:
         return by_symbol.rowsBetween(1 - n, Window.currentRow)
 
     def from_row(n: int, value: Column) -> Column:

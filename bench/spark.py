@@ -335,10 +335,9 @@ class _Phases:
     @contextmanager
     def instrumented(self) -> Iterator[None]:
         from fdp.engines import _spark
-        from fdp.transform import stage
 
         saved: list[tuple[Any, str, Any]] = []
-        targets = [(stage.lake, "publish", "publish")]
+        targets: list[tuple[Any, str, str]] = [(lake, "publish", "publish")]
         for phase, names in self.STEPS.items():
             for name in names:
                 owner, attr = (_spark.SparkEngine, "read") if "." in name else (_spark, name)
@@ -379,7 +378,7 @@ def task_metrics(session: SparkSession, group: str) -> dict[str, float]:
     """Task time of the group's jobs: total, shuffle (write time + fetch wait), the rest
     (compute and I/O, the Python workers' time included) and the tasks' JVM CPU time."""
     sc = session.sparkContext
-    store = sc._jsc.sc().statusStore()  # type: ignore[union-attr]
+    store = sc._jsc.sc().statusStore()
     tracker = sc.statusTracker()
     run_ms = shuffle_ms = cpu_ms = 0.0
     for job in tracker.getJobIdsForGroup(group):
