@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.harness import report
 
-_NOT_STAGES = {"harness", "__main__"}
+_NOT_STAGES = {"harness", "cluster", "handwritten", "__main__"}
 
 
 def _stages() -> list[str]:
