@@ -323,9 +323,8 @@ class _Phases:
 
     STEPS: ClassVar[dict[str, tuple[str, ...]]] = {
         "read": ("SparkEngine.read",),
-        "plan": ("_counts",),
-        "collect": ("_collect",),
-        "stage": ("_stage_partitions", "_stage_changes"),
+        "plan": ("collect_arrow",),
+        "stage": ("SparkEngine._stage_partitions", "SparkEngine._stage_changes"),
     }
 
     def __init__(self, session: SparkSession) -> None:
@@ -340,7 +339,9 @@ class _Phases:
         targets: list[tuple[Any, str, str]] = [(lake, "publish", "publish")]
         for phase, names in self.STEPS.items():
             for name in names:
-                owner, attr = (_spark.SparkEngine, "read") if "." in name else (_spark, name)
+                owner, attr = (
+                    (_spark.SparkEngine, name.split(".")[1]) if "." in name else (_spark, name)
+                )
                 targets.append((owner, attr, phase))
         for owner, attr, phase in targets:
             original = getattr(owner, attr)

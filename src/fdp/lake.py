@@ -54,6 +54,8 @@ STAGING = "_staging"
 PARTITION_KEYS = ("year", "month")
 FILE_NAME = "part-0.parquet"
 KEY = ROW_KEY
+KEY_SCHEMA = pl.Schema({"symbol": pl.String(), "trade_date": pl.Date()})
+"""The columns of a run's manifest of changed keys."""
 ROW_GROUP_ROWS = 16_384
 ROW_GROUP_MIN_ROWS = 4_096
 """Row groups hold up to ``ROW_GROUP_ROWS`` rows, and at least this many unless a partition
@@ -502,6 +504,6 @@ def changed_keys(settings: Settings, run_date: dt.date) -> pl.DataFrame:
     """The keys of run ``run_date`` (empty when that run wrote no manifest)."""
     fs, path = filesystem(changes_url(settings, run_date))
     if not fs.exists(path):
-        return pl.DataFrame(schema={"symbol": pl.String, "trade_date": pl.Date})
+        return pl.DataFrame(schema=KEY_SCHEMA)
     with fs.open(path, "rb") as handle:
         return pl.read_parquet(handle)

@@ -8,12 +8,14 @@ stays on the executors:
    to pass the batch's fingerprint to the gate);
 2. *plan*: one shuffle puts whole symbols together (a range partitioning, so a task's symbols
    are neighbours and its lake reads skip most row groups); each task runs the plan of
-   ``fdp.transform.plan`` over its symbols, reading their stored state from the lake, and
-   returns the changed rows, the manifest keys, its rejected rows and its counts;
-3. *stage*: a second shuffle groups the changed rows by ``year=/month=`` partition; each task
-   merges them with the stored partition and writes the staged file with the lake's own writer
-   (codec, row groups, sort order and schema are the lake's by construction); one task writes
-   the sorted manifest.
+   ``fdp.transform.plan`` over its symbols, reading their stored state from the lake, writes
+   its changed rows (per partition) and manifest keys as fragment files in the run's staging
+   directory, and returns only the partitions it touched, its rejected rows and its counts
+   (passing millions of wide rows back through the JVM cost more than the plan itself);
+3. *stage*: a task per changed ``year=/month=`` partition reads its fragments, merges them
+   with the stored partition and writes the staged file with the lake's own writer (codec,
+   row groups, sort order and schema are the lake's by construction); one task sorts the
+   keys' fragments into the manifest.
 
 The driver collects the staged paths (one per partition), the counts and the rejected rows,
 and the stage publishes the staged files. Every task is deterministic (raw objects are
@@ -24,6 +26,7 @@ task retried after an executor is lost recomputes the same files.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,31 +42,22 @@ from fdp.engines import Staged, TransformJob
 from fdp.records import EnrichedStockRecord, Frame, Record, StockRecord
 from fdp.sources.landing import RawZone, batch_fingerprint, object_name
 from fdp.spark_session import collect_arrow, parallelism, shuffle_partitions, spark_struct
+from fdp.storage import filesystem, put_bytes
 from fdp.transform import plan
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 KIND = "_kind"
-CHANGED, KEY, REJECTED, COUNTS = 0, 1, 2, 3
-"""What a row of the plan's output is: a changed row, a manifest key, a rejected row, or a
-task's counts."""
+FRAGMENT, REJECTED, COUNTS = 0, 2, 3
+"""What a row of the plan's output is: a partition the task wrote changed rows of, a rejected
+row, or the task's counts."""
 _OBJECT, _DIGEST, _ROWS = "_object", "_digest", "_rows"
 _COMPUTED, _WRITTEN = "_computed", "_written"
 
 
 def _nullable(*fields: pa.Field) -> list[pa.Field]:
     return [f.with_nullable(True) for f in fields]
-
-
-def _record_fields(*records: type[Record]) -> list[pa.Field]:
-    """The fields of ``records`` in order, each name once (shared names share a type)."""
-    fields: dict[str, pa.Field] = {}
-    for record in records:
-        for f in record.arrow_schema():
-            if fields.setdefault(f.name, f).type != f.type:
-                raise TypeError(f"{f.name} has two types: {fields[f.name].type} and {f.type}")
-    return list(fields.values())
 
 
 READ_SCHEMA = pa.schema(
@@ -78,16 +72,19 @@ READ_SCHEMA = pa.schema(
 
 PLAN_SCHEMA = pa.schema(
     _nullable(
-        *_record_fields(EnrichedStockRecord, StockRecord),
+        *StockRecord.arrow_schema(),
         pa.field("rule", pa.string()),
         pa.field("reason", pa.string()),
+        pa.field("year", pa.int32()),
+        pa.field("month", pa.int32()),
         pa.field(_ROWS, pa.int64()),
         pa.field(_COMPUTED, pa.int64()),
         pa.field(_WRITTEN, pa.int64()),
         pa.field(KIND, pa.int32()),
     )
 )
-"""A plan task's rows, each of one ``KIND`` (the other columns null)."""
+"""A plan task's rows, each of one ``KIND`` (the other columns null): few of them, since the
+changed rows and manifest keys go to files (``_fragments``), not back through the JVM."""
 
 POSITION = "_position"
 POSITIONED_SCHEMA = pa.schema(
@@ -144,29 +141,49 @@ class SparkEngine:
             uuid.uuid4().hex,
         )
         tasks = shuffle_partitions(raw.rows, parallelism(self.session))
-        planned = (
-            raw.frame.repartitionByRange(tasks, _upper("symbol"))
-            .mapInArrow(partial(_plan_task, task=task), spark_struct(PLAN_SCHEMA))
-            .persist()
+        planned = raw.frame.repartitionByRange(tasks, _upper("symbol")).mapInArrow(
+            partial(_plan_task, task=task), spark_struct(PLAN_SCHEMA)
         )
         try:
-            counts = _counts(planned)
-            rejected = _collect(planned, REJECTED, [*StockRecord.names(), "rule", "reason"])
-            partitions = _stage_partitions(planned, task, tasks)
-            changes = _stage_changes(planned, task)
+            out = pl.DataFrame(collect_arrow(planned))
         finally:
-            planned.unpersist()
             raw.cached.unpersist()
+        counts = out.filter(pl.col(KIND) == COUNTS).select(_ROWS, _COMPUTED, _WRITTEN).sum()
+        months = out.filter(pl.col(KIND) == FRAGMENT).select(*lake.PARTITION_KEYS).unique()
+        partitions = self._stage_partitions(task, sorted(months.iter_rows()))
+        changes = self._stage_changes(task)
+        rejected = out.filter(pl.col(KIND) == REJECTED)
         return Staged(
-            rows_in=counts[_ROWS],
-            rejected=_rows(rejected, StockRecord, "rule", "reason").sort(
+            rows_in=int(counts[_ROWS].item() or 0),
+            rejected=_rows(rejected.to_arrow(), StockRecord, "rule", "reason").sort(
                 "source_file", "symbol", "timestamp", "rule"
             ),
-            computed=counts[_COMPUTED],
-            written=counts[_WRITTEN],
+            computed=int(counts[_COMPUTED].item() or 0),
+            written=int(counts[_WRITTEN].item() or 0),
             run=lake.StagedRun(job.run_date, partitions, changes),
             gate_overridden=admission.overridden,
         )
+
+    def _stage_partitions(
+        self, task: _Task, months: list[tuple[int, int]]
+    ) -> dict[lake.Partition, lake.StagedFile]:
+        """Each partition the plan changed, merged with its stored rows and staged in the
+        lake's format by a task of its own (its fragments read from files)."""
+        if not months:
+            return {}
+        frame = self.session.createDataFrame(months, "year int, month int")
+        staged = (
+            frame.repartition(min(len(months), 2 * parallelism(self.session)))
+            .mapInArrow(partial(_stage_task, task=task), spark_struct(STAGED_SCHEMA))
+            .collect()
+        )
+        return {(int(r["year"]), int(r["month"])): str(r["path"]) for r in staged}
+
+    def _stage_changes(self, task: _Task) -> str:
+        """The run's manifest, its keys' fragments sorted into one file by one task."""
+        one = self.session.createDataFrame([(0,)], "task int")
+        (written,) = one.mapInArrow(partial(_manifest_task, task=task), "path string").collect()
+        return str(written["path"])
 
     def read(self, settings: Settings, source: str, run_date: dt.date) -> SparkBatch:
         """The raw batch of (``source``, ``run_date``), read and parsed by the executors with
@@ -203,52 +220,11 @@ def _upper(column: str) -> Column:
     return sf.upper(sf.col(column))
 
 
-def _counts(planned: DataFrame) -> dict[str, int]:
-    from pyspark.sql import functions as sf
-
-    names = (_ROWS, _COMPUTED, _WRITTEN)
-    (row,) = (
-        planned.filter(planned[KIND] == COUNTS)
-        .agg(*(sf.coalesce(sf.sum(n), sf.lit(0)).alias(n) for n in names))
-        .collect()
-    )
-    return {n: int(row[n]) for n in names}
-
-
-def _collect(planned: DataFrame, kind: int, columns: list[str]) -> pa.Table:
-    return collect_arrow(planned.filter(planned[KIND] == kind).select(columns))
-
-
 def _rows(table: pa.Table, record: type[Record], *extra: str) -> pl.DataFrame:
     """``table``'s columns as ``record``'s Polars types (plus ``extra`` as they come)."""
     df = pl.DataFrame(table)
     schema = record.polars_schema()
     return df.select(*(pl.col(n).cast(t) for n, t in schema.items()), *extra)
-
-
-def _stage_partitions(
-    planned: DataFrame, task: _Task, tasks: int
-) -> dict[lake.Partition, lake.StagedFile]:
-    changed = planned.filter(planned[KIND] == CHANGED).select(EnrichedStockRecord.names())
-    staged = (
-        changed.repartition(tasks, *lake.PARTITION_KEYS)
-        .mapInArrow(partial(_stage_task, task=task), spark_struct(STAGED_SCHEMA))
-        .collect()
-    )
-    return {(int(r["year"]), int(r["month"])): str(r["path"]) for r in staged}
-
-
-def _stage_changes(planned: DataFrame, task: _Task) -> lake.StagedFile:
-    keys = planned.filter(planned[KIND] == KEY).select(*lake.KEY)
-    written = (
-        keys.repartition(1)
-        .sortWithinPartitions(*lake.KEY)
-        .mapInArrow(partial(_manifest_task, task=task), "path string")
-        .collect()
-    )
-    if not written:  # no key at all: nothing ran the task
-        return lake.stage_changes(pl.DataFrame(schema={"symbol": pl.String, "trade_date": pl.Date}))
-    return str(written[0]["path"])
 
 
 # What runs in the executors' Python workers.
@@ -298,6 +274,9 @@ def _position_task(
 
 
 def _plan_task(batches: Iterator[pa.RecordBatch], *, task: _Task) -> Iterator[pa.RecordBatch]:
+    """The plan over this task's symbols. Its changed rows and manifest keys are written as
+    fragment files (named for the task's partition, so a retried task rewrites the same
+    files); only the partitions touched, rejected rows and counts go back to Spark."""
     received = list(batches)
     if not received:
         return
@@ -307,9 +286,21 @@ def _plan_task(batches: Iterator[pa.RecordBatch], *, task: _Task) -> Iterator[pa
     del rows
     counts = plan.Counts()
     changed = plan.changed_rows(planned, task.run_date, counts, processed_at=task.processed_at)
-    for frame in changed:
-        yield from _as(frame.df, PLAN_SCHEMA, kind=CHANGED)
-    yield from _as(counts.manifest(), PLAN_SCHEMA, kind=KEY)
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    part = f"part-{context.partitionId() if context else 0:05d}.parquet"
+    frames = [f.df for f in changed]
+    months = []
+    if frames:
+        changed_rows = pl.concat(frames)
+        by_partition = changed_rows.partition_by(*lake.PARTITION_KEYS, as_dict=True)
+        for (year, month), rows in by_partition.items():
+            _write_fragment(task, f"{_FRAGMENTS}/year={year}/month={month}/{part}", rows)
+            months.append({"year": year, "month": month})
+    _write_fragment(task, f"{_KEYS}/{part}", counts.manifest())
+    touched = pl.DataFrame(months, schema={"year": pl.Int32, "month": pl.Int32})
+    yield from _as(touched, PLAN_SCHEMA, kind=FRAGMENT)
     yield from _as(planned.rejected, PLAN_SCHEMA, kind=REJECTED)
     yield from _as(
         pl.DataFrame(
@@ -321,25 +312,42 @@ def _plan_task(batches: Iterator[pa.RecordBatch], *, task: _Task) -> Iterator[pa
 
 
 def _stage_task(batches: Iterator[pa.RecordBatch], *, task: _Task) -> Iterator[pa.RecordBatch]:
-    received = list(batches)
-    if not received:
-        return
-    rows = _rows(pa.Table.from_batches(received), EnrichedStockRecord)
-    del received
-    for (year, month), part in rows.partition_by(*lake.PARTITION_KEYS, as_dict=True).items():
-        partition = (int(year), int(month))
-        path = lake.stage_partition(task.settings, partition, part, task.staging)
-        yield pa.RecordBatch.from_pylist(
-            [{"year": partition[0], "month": partition[1], "path": path}], STAGED_SCHEMA
-        )
+    for batch in batches:
+        for year, month in zip(batch["year"].to_pylist(), batch["month"].to_pylist(), strict=True):
+            directory = f"{_FRAGMENTS}/year={year}/month={month}"
+            rows = _read_fragments(task, directory, EnrichedStockRecord.polars_schema())
+            path = lake.stage_partition(task.settings, (year, month), rows, task.staging)
+            yield pa.RecordBatch.from_pylist(
+                [{"year": year, "month": month, "path": path}], STAGED_SCHEMA
+            )
 
 
 def _manifest_task(batches: Iterator[pa.RecordBatch], *, task: _Task) -> Iterator[pa.RecordBatch]:
-    keys = pa.Table.from_batches(
-        list(batches), pa.schema([("symbol", pa.string()), ("trade_date", pa.date32())])
-    )
-    path = lake.stage_changes_file(task.settings, task.staging, pl.DataFrame(keys))
-    yield pa.RecordBatch.from_pylist([{"path": path}])
+    for _ in batches:
+        keys = _read_fragments(task, _KEYS, lake.KEY_SCHEMA).sort(*lake.KEY)
+        path = lake.stage_changes_file(task.settings, task.staging, keys)
+        yield pa.RecordBatch.from_pylist([{"path": path}])
+
+
+_FRAGMENTS, _KEYS = "fragments", "keys"
+"""Where plan tasks leave their changed rows (per partition) and manifest keys, in the run's
+staging directory: the second step reads them from there, not through a shuffle."""
+
+
+def _write_fragment(task: _Task, name: str, rows: pl.DataFrame) -> None:
+    fs, path = filesystem(task.settings.path(lake.CURATED, lake.STAGING, task.staging, name))
+    buffer = io.BytesIO()
+    rows.write_parquet(buffer, compression="lz4")
+    put_bytes(fs, path, buffer.getvalue())
+
+
+def _read_fragments(task: _Task, directory: str, schema: pl.Schema) -> pl.DataFrame:
+    fs, root = filesystem(task.settings.path(lake.CURATED, lake.STAGING, task.staging, directory))
+    frames = [pl.DataFrame(schema=schema)]
+    for path in sorted(fs.glob(f"{root}/*.parquet")):
+        with fs.open(path, "rb") as handle:
+            frames.append(pl.read_parquet(handle))
+    return pl.concat(frames)
 
 
 def _meta_row(name: str, digest: str, rows: int) -> pa.RecordBatch:

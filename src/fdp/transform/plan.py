@@ -47,7 +47,7 @@ class Counts:
     def manifest(self) -> pl.DataFrame:
         """The keys the warehouse must (re)load, unique and sorted (slices come in key order)."""
         if not self.keys:
-            return pl.DataFrame(schema={"symbol": pl.String, "trade_date": pl.Date})
+            return pl.DataFrame(schema=lake.KEY_SCHEMA)
         return pl.concat(self.keys)
 
 
