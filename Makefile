@@ -45,8 +45,11 @@ $(SPARK35_VENV)/.spark35: pyproject.toml
 
 # PySpark 3.5 leaves its result sockets to the garbage collector (see its rdd.py). Its Spark
 # Connect server jar is a Maven download (none here): the Connect tests run on Spark 4 only.
+# Losing an executor is Spark's scheduler at work, not fdp's code: tested on Spark 4 only
+# (it is the longest test, and CI stays under 30 minutes).
 spark35: $(SPARK35_VENV)/.spark35
 	TZ=UTC $(SPARK35_VENV)/bin/pytest tests/engines tests/quality -m "spark and not connect" --no-cov \
+		--deselect tests/engines/test_cluster.py::test_losing_an_executor_mid_transform_costs_a_task_retry_only \
 		-W "ignore:unclosed <socket.socket:ResourceWarning"
 
 bench: $(VENV)/.all
