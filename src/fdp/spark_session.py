@@ -17,11 +17,10 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
 
 from fdp.errors import MissingDependencyError
-from fdp.records import Frame, R, Record
+from fdp.records import Record
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -194,29 +193,6 @@ def spark_major() -> int:
     return int(pyspark.__version__.split(".")[0])
 
 
-def from_arrow(
-    session: SparkSession, table: pa.Table, schema: StructType | None = None
-) -> DataFrame:
-    """``table`` as a Spark DataFrame of ``schema`` (default: the table's own), in one partition
-    per core instead of one per Arrow batch (10,000 rows): fewer, larger tasks. Spark 4 takes
-    the Arrow table itself; Spark 3.5 only pandas (also sent as Arrow), with integers and floats
-    in pandas' nullable types: a missing value stays missing instead of turning the column into
-    floats, and a NaN stays a NaN (numpy floats send it to Spark as a null)."""
-    schema = schema or spark_struct(table)
-    if spark_major() >= 4:
-        df = session.createDataFrame(table, schema)
-    else:
-        import pandas as pd
-
-        nullable = {
-            pa.int64(): pd.Int64Dtype(),
-            pa.int32(): pd.Int32Dtype(),
-            pa.float64(): pd.Float64Dtype(),
-        }
-        df = session.createDataFrame(table.to_pandas(types_mapper=nullable.get), schema)
-    return df.coalesce(parallelism(session))
-
-
 def collect_arrow(df: DataFrame) -> pa.Table:
     """The rows of ``df`` as an Arrow table: ``toArrow`` on Spark 4; on 3.5 the batches that
     its ``toPandas`` collects (``toArrow``'s predecessor, not public there)."""
@@ -228,15 +204,3 @@ def collect_arrow(df: DataFrame) -> pa.Table:
     from pyspark.sql.pandas.types import to_arrow_schema
 
     return to_arrow_schema(df.schema).empty_table()
-
-
-def to_spark(session: SparkSession, frame: Frame[R]) -> DataFrame:
-    """``frame`` as a Spark DataFrame with its record's schema (through Arrow)."""
-    return from_arrow(session, frame.to_arrow(), spark_schema(frame.record))
-
-
-def to_polars(df: DataFrame, record: type[R], *, origin: str) -> Frame[R]:
-    """The rows of ``df`` (collected through Arrow) as a checked ``Frame[record]``."""
-    table = collect_arrow(df.select(record.names()))
-    rows = pl.DataFrame(table).select(pl.col(n).cast(t) for n, t in record.polars_schema().items())
-    return Frame(record, rows, origin=origin)
