@@ -102,7 +102,6 @@ class _Task:
     """What a task needs of the job (its settings, run, gate's rejections), shipped to it."""
 
     settings: Settings
-    source: str
     run_date: dt.date
     processed_at: dt.datetime
     gate_rejected: pl.DataFrame
@@ -134,7 +133,6 @@ class SparkEngine:
         admission = job.admit(raw.fingerprint)
         task = _Task(
             job.settings,
-            job.source,
             job.run_date,
             job.processed_at,
             admission.rejected,
