@@ -47,7 +47,7 @@ from bench.transform import _benchmark, synthetic
 from fdp import lake
 from fdp.calendar import last_sessions
 from fdp.config import Settings
-from fdp.indicators import INDICATOR_COLUMNS
+from fdp.indicators import computed_columns
 from fdp.records import ROW_KEY
 from fdp.rejected import REJECTED
 from fdp.sources.landing import RawZone
@@ -197,29 +197,29 @@ def parity(expected: Path, actual: Path, *, full: bool) -> dict[str, Any]:
             continue
         diffs = pl.concat(
             [
-                a.select(INDICATOR_COLUMNS),
-                b.select(INDICATOR_COLUMNS).select(pl.all().name.suffix("_b")),
+                a.select(computed_columns()),
+                b.select(computed_columns()).select(pl.all().name.suffix("_b")),
             ],
             how="horizontal",
         ).select(
             *(
                 (pl.col(c) - pl.col(f"{c}_b")).abs().max().alias(f"abs_{c}")
-                for c in INDICATOR_COLUMNS
+                for c in computed_columns()
             ),
             *(
                 ((pl.col(c) - pl.col(f"{c}_b")).abs() / pl.col(c).abs()).max().alias(f"rel_{c}")
-                for c in INDICATOR_COLUMNS
+                for c in computed_columns()
             ),
             *(
                 (pl.col(c).is_null() != pl.col(f"{c}_b").is_null()).sum().alias(f"nulls_{c}")
-                for c in INDICATOR_COLUMNS
+                for c in computed_columns()
             ),
         )
         row = diffs.row(0, named=True)
-        max_abs = max(max_abs, *(row[f"abs_{c}"] or 0.0 for c in INDICATOR_COLUMNS))
-        max_rel = max(max_rel, *(row[f"rel_{c}"] or 0.0 for c in INDICATOR_COLUMNS))
-        mismatches += [f"{part}: {c} nulls" for c in INDICATOR_COLUMNS if row[f"nulls_{c}"]]
-        others = [c for c in a.columns if c not in INDICATOR_COLUMNS]
+        max_abs = max(max_abs, *(row[f"abs_{c}"] or 0.0 for c in computed_columns()))
+        max_rel = max(max_rel, *(row[f"rel_{c}"] or 0.0 for c in computed_columns()))
+        mismatches += [f"{part}: {c} nulls" for c in computed_columns() if row[f"nulls_{c}"]]
+        others = [c for c in a.columns if c not in computed_columns()]
         if full and not a.select(others).equals(b.select(others)):
             mismatches.append(f"{part}: other columns differ")
     return {

@@ -83,4 +83,67 @@ def indicators(bars: Sequence[Bar]) -> list[dict[str, float | None]]:
             else None
         )
         rows.append(row)
+    _momentum(bars, p, rows)
     return rows
+
+
+def _smooth(xs: Sequence[float | None], alpha: float, seed: int) -> list[float | None]:
+    """y = alpha * x + (1 - alpha) * y, seeded with the mean of the first full window of x;
+    a missing x leaves y unchanged."""
+    y: float | None = None
+    out: list[float | None] = []
+    for t, x in enumerate(xs):
+        if y is None:
+            window = xs[t - seed + 1 : t + 1] if t >= seed - 1 else []
+            if len(window) == seed and all(v is not None for v in window):
+                y = math.fsum(window) / seed  # type: ignore[arg-type]
+        elif x is not None:
+            y = alpha * x + (1 - alpha) * y
+        out.append(_finite(y))
+    return out
+
+
+def _momentum(
+    bars: Sequence[Bar], p: list[float | None], rows: list[dict[str, float | None]]
+) -> None:
+    """RSI 14 (Wilder), MACD 12/26/9, Bollinger 20/2 (population) and ATR 14 (Wilder) on the
+    split-adjusted basis, from their textbook definitions (TA-Lib's seeds)."""
+    n = len(bars)
+    factor = [1.0] * n
+    for t in range(n - 2, -1, -1):
+        factor[t] = factor[t + 1] * bars[t + 1].split
+    up: list[float | None] = [None]
+    down: list[float | None] = [None]
+    true_range: list[float | None] = [None]
+    for t in range(1, n):
+        now, before = p[t], p[t - 1]
+        change = None if now is None or before is None else now - before
+        up.append(None if change is None else max(change, 0.0))
+        down.append(None if change is None else max(-change, 0.0))
+        high, low = bars[t].high, bars[t].low
+        if high is None or low is None or before is None:
+            true_range.append(None)
+        else:
+            h, lo = high / factor[t], low / factor[t]
+            true_range.append(_finite(max(h - lo, abs(h - before), abs(lo - before))))
+    gains, losses = _smooth(up, 1 / 14, 14), _smooth(down, 1 / 14, 14)
+    atr = _smooth(true_range, 1 / 14, 14)
+    macd = [
+        None if r["ema_12"] is None or r["ema_26"] is None else _finite(r["ema_12"] - r["ema_26"])
+        for r in rows
+    ]
+    signal = _smooth(macd, 2 / 10, 9)
+    for t, row in enumerate(rows):
+        g, lo = gains[t], losses[t]
+        row["rsi_14_avg_gain"], row["rsi_14_avg_loss"] = g, lo
+        row["rsi_14"] = None if g is None or lo is None or g + lo == 0 else 100 * g / (g + lo)
+        row["macd"], row["macd_signal"] = macd[t], signal[t]
+        row["macd_hist"] = None if macd[t] is None or signal[t] is None else macd[t] - signal[t]  # type: ignore[operator]
+        window = p[t - 19 : t + 1] if t >= 19 else []
+        full = len(window) == 20 and all(v is not None for v in window)
+        spread = 2 * statistics.pstdev(window) if full else None  # type: ignore[type-var]
+        middle = row["sma_20"]
+        ok = spread is not None and middle is not None
+        row["bb_upper_20"] = _finite(middle + spread) if ok else None  # type: ignore[operator]
+        row["bb_lower_20"] = _finite(middle - spread) if ok else None  # type: ignore[operator]
+        row["atr_14"] = atr[t]

@@ -9,6 +9,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from fdp import indicators
 from fdp.errors import DataError
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame, StockRecord, check
 
@@ -35,7 +36,11 @@ def test_stock_record_schema_is_the_contract() -> None:
 @pytest.mark.parametrize("record", [StockRecord, CleansedRecord, EnrichedStockRecord])
 def test_arrow_and_polars_schemas_follow_the_dataclass_fields(record: type) -> None:
     arrow = record.arrow_schema()
-    assert arrow.names == [f.name for f in dataclasses.fields(record)]
+    fields = [f.name for f in dataclasses.fields(record)]
+    if record is EnrichedStockRecord:  # the registry's indicator columns follow P
+        at = fields.index(indicators.P) + 1
+        fields[at:at] = indicators.columns()
+    assert arrow.names == fields
     polars = record.polars_schema()
     assert list(polars) == arrow.names
     assert pl.DataFrame(arrow.empty_table()).schema == polars
@@ -43,7 +48,9 @@ def test_arrow_and_polars_schemas_follow_the_dataclass_fields(record: type) -> N
 
 def test_enriched_record_has_the_seed_fields_and_calendar_types() -> None:
     schema = EnrichedStockRecord.arrow_schema()
-    assert len(schema) == 30  # the seed's 28, split_adjusted_close, ingest_date (lineage)
+    # the seed's 28, split_adjusted_close, ingest_date (lineage), the new built-in indicators
+    assert len(schema) == 30 + len(indicators.BUILTINS) - 10
+    assert all(schema.field(name).type == pa.float64() for name in indicators.columns())
     assert schema.field("ingest_date") == pa.field("ingest_date", pa.date32(), False)
     assert schema.field("trade_timestamp").type == pa.timestamp("us", tz="UTC")
     assert schema.field("day_of_week").type == pa.int32()

@@ -30,6 +30,7 @@ from typing import (
 import polars as pl
 import pyarrow as pa
 
+from fdp import indicators
 from fdp.errors import DataError
 
 Int32 = Annotated[int, pa.int32()]
@@ -63,10 +64,7 @@ class Record:
 
     @classmethod
     def columns(cls) -> tuple[Column, ...]:
-        if cls not in _COLUMNS:
-            hints = get_type_hints(cls, include_extras=True)
-            _COLUMNS[cls] = tuple(_column(f.name, hints[f.name]) for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-        return _COLUMNS[cls]
+        return _field_columns(cls)
 
     @classmethod
     def names(cls) -> list[str]:
@@ -82,6 +80,18 @@ class Record:
 
 
 _COLUMNS: dict[type[Record], tuple[Column, ...]] = {}
+
+
+def _field_columns(record: type[Record]) -> tuple[Column, ...]:
+    """The columns of ``record``'s dataclass fields, from their type hints."""
+    if record not in _COLUMNS:
+        hints = get_type_hints(record, include_extras=True)
+        fields = dataclasses.fields(record)  # type: ignore[arg-type]
+        _COLUMNS[record] = tuple(_column(f.name, hints[f.name]) for f in fields)
+    return _COLUMNS[record]
+
+
+_WITH_INDICATORS: dict[int, tuple[Column, ...]] = {}
 
 
 def _column(name: str, hint: Any) -> Column:
@@ -137,10 +147,23 @@ class CleansedRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class EnrichedStockRecord(Record):
-    """A curated row: the bar, its indicators (see ``fdp.indicators``), calendar parts and
-    lineage (when it was computed, from which ingest)."""
+    """A curated row: the bar, its indicators, calendar parts and lineage (when it was
+    computed, from which ingest). The indicator columns are not fields: they are the
+    registry's (``fdp.indicators``), nullable floats after ``split_adjusted_close``, so a user
+    indicator joins every schema without a code change here."""
 
     KEY: ClassVar[tuple[str, ...]] = ("symbol", "trade_date")
+
+    @classmethod
+    def columns(cls) -> tuple[Column, ...]:
+        version = indicators.version()
+        cached = _WITH_INDICATORS.get(version)
+        if cached is None:
+            fields = _field_columns(cls)
+            at = next(i for i, c in enumerate(fields) if c.name == indicators.P) + 1
+            added = tuple(Column(n, pa.float64(), True) for n in indicators.columns())
+            cached = _WITH_INDICATORS[version] = (*fields[:at], *added, *fields[at:])
+        return cached
 
     price_id: str
     symbol: str
@@ -155,16 +178,7 @@ class EnrichedStockRecord(Record):
     dividend_amount: float
     split_coefficient: float
     split_adjusted_close: float | None
-    daily_return: float | None
-    daily_range: float | None
-    daily_range_pct: float | None
-    volume_change_pct: float | None
-    sma_5: float | None
-    sma_20: float | None
-    sma_50: float | None
-    ema_12: float | None
-    ema_26: float | None
-    volatility_20d: float | None
+    # The indicator columns (``fdp.indicators``, built-in and user-declared) come here.
     year: Int32
     quarter: Int32
     month: Int32

@@ -10,11 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bars import cleansed_frame
-from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
+from fdp import indicators
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame
 from fdp.transform import kernel
 from fdp.transform.plan import enrich_in_slices
-from indicator_oracle import Bar, indicators
+from indicator_oracle import Bar
+from indicator_oracle import indicators as oracle
+
+COLUMNS = indicators.computed_columns()
+STATE_ROWS = indicators.state_rows()
 
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 START = dt.date(2020, 1, 1)
@@ -52,8 +56,8 @@ def check_against_oracle(out: pl.DataFrame, symbols: dict[str, list[Bar]]) -> No
     for symbol, bars in symbols.items():
         got = out.filter(pl.col("symbol") == symbol).sort("trade_date").to_dicts()
         assert len(got) == len(bars)
-        for t, (row, want) in enumerate(zip(got, indicators(bars), strict=True)):
-            for column in INDICATOR_COLUMNS:
+        for t, (row, want) in enumerate(zip(got, oracle(bars), strict=True)):
+            for column in COLUMNS:
                 assert_close(row[column], want[column], f"{symbol} row {t + 1} {column}")
 
 
@@ -69,7 +73,7 @@ def test_long_series_without_gaps_matches_the_oracle() -> None:
     bars = [Bar(100 + 10 * math.sin(i / 7), 120.0, 90.0, 1000 + i, 1.0) for i in range(120)]
     out = kernel.enrich(frame({"X": bars}), Frame.empty(EnrichedStockRecord), processed_at=NOW)
     check_against_oracle(out.df, {"X": bars})
-    first = {c: out.df[c].is_not_null().arg_max() for c in INDICATOR_COLUMNS}
+    first = {c: out.df[c].is_not_null().arg_max() for c in COLUMNS}
     assert first["sma_50"] == 49
     assert first["ema_26"] == 25
     assert first["volatility_20d"] == 20
@@ -106,7 +110,7 @@ def test_continuing_from_state_equals_a_full_computation(
     tail = Frame(CleansedRecord, whole.df.slice(cut))
     part = kernel.enrich(tail, Frame(EnrichedStockRecord, state), processed_at=NOW).df
     expected = full.slice(cut)
-    for column in INDICATOR_COLUMNS:
+    for column in COLUMNS:
         for t, (got, want) in enumerate(zip(part[column], expected[column], strict=True)):
             assert_close(got, want, f"row {cut + t + 1} {column}")
 
@@ -138,6 +142,6 @@ def test_slices_of_whole_symbols_match_the_oracle(
     part = enrich(tail, Frame(EnrichedStockRecord, state))
     expected = full.filter(recent)
     assert part["price_id"].to_list() == expected["price_id"].to_list()
-    for column in INDICATOR_COLUMNS:
+    for column in COLUMNS:
         for t, (got, want) in enumerate(zip(part[column], expected[column], strict=True)):
             assert_close(got, want, f"row {t} {column}")

@@ -21,7 +21,7 @@ from fdp.calendar import sessions
 from fdp.config import Settings
 from fdp.engines import Engine
 from fdp.engines._polars import PolarsEngine
-from fdp.indicators import INDICATOR_COLUMNS
+from fdp.indicators import computed_columns
 from fdp.records import EnrichedStockRecord
 from fdp.rejected import read_rejected
 from fdp.transform import TransformResult, transform
@@ -116,7 +116,7 @@ def assert_matches_oracle(out: pl.DataFrame, bars: pl.DataFrame) -> None:
         ]
         assert len(got) == len(series), symbol
         for t, (row, want) in enumerate(zip(got, indicators(series), strict=True)):
-            for column in INDICATOR_COLUMNS:
+            for column in computed_columns():
                 assert_close(row[column], want[column], f"{symbol} row {t + 1} {column}")
 
 

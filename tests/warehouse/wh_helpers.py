@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from fdp import lake
+from fdp import indicators, lake
 from fdp.config import Settings
 from fdp.records import EnrichedStockRecord, Frame
 
@@ -43,16 +43,7 @@ def make_rows(
             "dividend_amount": [0.0] * n,
             "split_coefficient": [1.0] * n,
             "split_adjusted_close": prices(),
-            "daily_return": prices(0.3),
-            "daily_range": prices(),
-            "daily_range_pct": prices(),
-            "volume_change_pct": prices(),
-            "sma_5": prices(0.5),
-            "sma_20": prices(0.5),
-            "sma_50": prices(0.9),
-            "ema_12": prices(0.5),
-            "ema_26": prices(0.5),
-            "volatility_20d": prices(0.9),
+            **{name: prices(0.5) for name in indicators.columns()},
             "year": [d.year for _, d in keys],
             "quarter": [(d.month - 1) // 3 + 1 for _, d in keys],
             "month": [d.month for _, d in keys],

@@ -10,12 +10,15 @@ which is much faster than a per-symbol ``over`` (used only where a recursion mus
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
-from fdp.indicators import EMAS, PERCENT, SMAS, VOLATILITY, Ema, P
+from fdp import indicators
+from fdp.indicators import Abs, Binary, Col, Const, Expr, Indicator, Lag, P, Rolling, Smooth
 from fdp.records import (
     ROW_KEY,
     TICKER_PATTERN,
@@ -121,58 +124,162 @@ def enrich(
     state: Frame[EnrichedStockRecord],
     *,
     processed_at: dt.datetime,
+    compute: Collection[str] | None = None,
 ) -> Frame[EnrichedStockRecord]:
     """Enriched rows for every row of ``bars``, sorted by (symbol, trade_date).
 
     ``bars`` holds, per symbol, every row from the first one to (re)compute to the newest.
     ``state`` holds, per symbol, the curated rows just before that first row (at most
-    ``fdp.indicators.STATE_ROWS``, or none for a symbol computed from its first row); their
-    P and EMAs are taken as they are, so a split there must not be pending.
+    ``fdp.indicators.state_rows()``, or none for a symbol computed from its first row); their
+    P and indicators are taken as stored, so a split there must not be pending. ``compute``
+    names the indicators to compute (all by default); the others are null.
     """
     bar_cols = ["symbol", "trade_date", *PRICES, "volume", "dividend_amount", "ingest_date"]
     new = bars.df.select(*bar_cols, "split_coefficient")
     new = in_key_order(new).with_columns(
         (pl.col("close") / later_splits()).alias(P),
-        *(pl.lit(None, pl.Float64).alias(e.column) for e in EMAS),
+        *(pl.lit(None, pl.Float64).alias(name) for name in indicators.columns()),
         pl.lit(False).alias(_STATE),
     )
     old = state.df.select(new.columns[:-1]).with_columns(pl.lit(True).alias(_STATE))
     both = new if old.is_empty() else pl.concat([old, new]).sort(KEY)
-    return Frame(EnrichedStockRecord, enrich_sorted(both, processed_at), origin="enriched")
+    return Frame(EnrichedStockRecord, enrich_sorted(both, processed_at, compute), origin="enriched")
 
 
-def enrich_sorted(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:
+def enrich_sorted(
+    df: pl.DataFrame, processed_at: dt.datetime, compute: Collection[str] | None = None
+) -> pl.DataFrame:
     """The indicators of ``df``: bars and state rows of whole symbols, sorted by key.
 
-    Each value is computed into its column first and masked (``_valid``) in a later step:
+    Indicators are computed level by level (an indicator after those it reads), each into its
+    own column; state rows keep their stored values. Each value is masked in a later step:
     masking an expression instead would compute it twice."""
-    df = df.with_columns(position().alias(_POS), pl.col("symbol").rle_id().alias(_GROUP))
-    df = df.with_columns(((pl.col(P) / pl.col(P).shift(1) - 1) * PERCENT).alias("daily_return"))
-    df = df.with_columns(_valid("daily_return", _from_row(2)))
+    chosen = indicators.with_dependencies(indicators.columns() if compute is None else compute)
+    factor = later_splits()
     df = df.with_columns(
-        (pl.col("high") - pl.col("low")).alias("daily_range"),
-        pl.when(pl.col("close") > 0)
-        .then((pl.col("high") - pl.col("low")) / pl.col("close") * PERCENT)
-        .alias("daily_range_pct"),
-        _volume_change().alias("volume_change_pct"),
-        *(pl.col(P).rolling_mean(s.window).alias(s.column) for s in SMAS),
-        pl.col("daily_return")
-        .rolling_std(VOLATILITY.window, ddof=VOLATILITY.ddof)
-        .alias(VOLATILITY.column),
+        position().alias(_POS),
+        pl.col("symbol").rle_id().alias(_GROUP),
+        *(pl.col(c).truediv(factor).alias(f"split_adjusted_{c}") for c in ("open", "high", "low")),
     )
-    df = df.with_columns(
-        _valid("daily_range_pct", _from_row(1)),
-        _valid("volume_change_pct", _from_row(2)),
-        *(_valid(s.column, _from_row(s.first_row)) for s in SMAS),
-        _valid(VOLATILITY.column, _from_row(VOLATILITY.first_row)),
-    )
-    # The EMA inputs are built in steps: materialised columns, not repeated subexpressions.
-    df = df.with_columns(*(_ema_seed(e) for e in EMAS))
-    df = df.with_columns(*(_seed_count(e) for e in EMAS))
-    df = df.with_columns(*(_ema(e) for e in EMAS))
-    df = df.with_columns(_valid(e.column, pl.col(f"_seeds_{e.column}") > 0) for e in EMAS)
+    for level in _levels(chosen):
+        plain = [i for i in level if not isinstance(i.expr, Smooth)]
+        smooth = [(i.name, i.expr) for i in level if isinstance(i.expr, Smooth)]
+        df = df.with_columns(_render(i.expr).alias(f"_v_{i.name}") for i in plain)
+        df = df.with_columns(_stored_or(i.name, pl.lit(True)) for i in plain)
+        if smooth:
+            df = _smooth(df, smooth)
     df = df.filter(~pl.col(_STATE))
     return _with_calendar(df, processed_at).select(EnrichedStockRecord.names())
+
+
+def _levels(names: Sequence[str]) -> list[list[Indicator]]:
+    """``names``' indicators grouped so that each group reads only earlier groups' columns."""
+    level: dict[str, int] = {}
+    for name in names:  # registration order: inputs come first
+        inputs = [level[i] for i in indicators.get(name).inputs if i in level]
+        level[name] = 1 + max(inputs, default=-1)
+    groups: list[list[Indicator]] = [[] for _ in range(1 + max(level.values(), default=-1))]
+    for name, at in level.items():
+        groups[at].append(indicators.get(name))
+    return groups
+
+
+def _render(node: Expr) -> pl.Expr:
+    """``node`` as a Polars expression over sorted symbols: null wherever its window would reach
+    before the symbol's first row or hold a missing value."""
+    match node:
+        case Col(name):
+            return pl.col(name)
+        case Const(value):
+            return pl.lit(value, pl.Float64)
+        case Lag(x, periods):
+            return pl.when(_from_row(periods + 1)).then(_render(x).shift(periods))
+        case Rolling(x, window, stat, ddof):
+            values = _render(x)
+            rolled = (
+                values.rolling_std(window, ddof=ddof)
+                if stat == "std"
+                else getattr(values, f"rolling_{stat}")(window)
+            )
+            return pl.when(_from_row(window)).then(rolled)
+        case Binary(op, left, right):
+            a, b = _render(left), _render(right)
+            if op in ("max", "min"):
+                pick = pl.max_horizontal(a, b) if op == "max" else pl.min_horizontal(a, b)
+                return pl.when(a.is_not_null() & b.is_not_null()).then(pick)
+            return _ARITHMETIC[op](a, b)
+        case Abs(x):
+            return _render(x).abs()
+    raise TypeError(f"cannot render {node!r}")  # pragma: no cover - a new node type
+
+
+_ARITHMETIC: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+}
+
+
+def _stored_or(name: str, where: pl.Expr) -> pl.Expr:
+    """Column ``name``: the stored value on state rows, else the computed ``_v_`` value where
+    ``where`` holds and it is finite."""
+    value = pl.col(f"_v_{name}")
+    computed = pl.when(where & value.is_finite()).then(value)
+    return pl.when(pl.col(_STATE)).then(pl.col(name)).otherwise(computed).alias(name)
+
+
+def _smooth(df: pl.DataFrame, smooth: list[tuple[str, Smooth]]) -> pl.DataFrame:
+    """The recursive indicators of one level (``Smooth``: EMAs, Wilder), in steps of
+    materialised columns rather than repeated subexpressions."""
+    df = df.with_columns(_input(name, node) for name, node in smooth)
+    df = df.with_columns(_seed(name, node) for name, node in smooth)
+    df = df.with_columns(_seed_count(name) for name, _ in smooth)
+    df = df.with_columns(_recursion(name, node) for name, node in smooth)
+    return df.with_columns(_stored_or(name, pl.col(f"_seeds_{name}") > 0) for name, _ in smooth)
+
+
+def _input(name: str, node: Smooth) -> pl.Expr:
+    """The recursion's input x, null where missing or not finite (x leaves it unchanged)."""
+    x = _render(node.x)
+    return pl.when(x.is_finite()).then(x).alias(f"_x_{name}")
+
+
+def _seed(name: str, node: Smooth) -> pl.Expr:
+    """The seed candidates: the last stored value of the state rows, else the full-window
+    means of x on the computed rows (the first candidate of a symbol is its seed)."""
+    state = pl.col(_STATE)
+    next_differs = (pl.col(_GROUP) != pl.col(_GROUP).shift(-1)).fill_null(True)
+    last_state = state & (next_differs | ~state.shift(-1).fill_null(False))
+    mean = pl.when(_from_row(node.seed)).then(pl.col(f"_x_{name}").rolling_mean(node.seed))
+    seed = pl.when(state).then(pl.when(last_state).then(pl.col(name))).otherwise(mean)
+    return seed.alias(f"_seed_{name}")
+
+
+def _seed_count(name: str) -> pl.Expr:
+    """Seed candidates so far within the symbol (0 before the seed, 1 at it)."""
+    flag = pl.col(f"_seed_{name}").is_not_null().cast(pl.Int64)
+    total = flag.cum_sum()
+    offset = pl.when(pl.col(_POS) == 0).then(total - flag).forward_fill()
+    return (total - offset).alias(f"_seeds_{name}")
+
+
+def _recursion(name: str, node: Smooth) -> pl.Expr:
+    """The recursion's input is the seed at its row, then x (null before the seed and on state
+    rows); it is carried over missing x. Valid where a seed was met (``_stored_or``)."""
+    seed, seeds = pl.col(f"_seed_{name}"), pl.col(f"_seeds_{name}")
+    x = (
+        pl.when(seed.is_not_null() & (seeds == 1))
+        .then(seed)
+        .when(~pl.col(_STATE))
+        .then(pl.col(f"_x_{name}"))
+    )
+    values = (
+        pl.when(seeds > 0)
+        .then(x)
+        .ewm_mean(alpha=node.alpha, adjust=False, ignore_nulls=True, min_samples=1)
+    )
+    return values.over(_GROUP).forward_fill().alias(f"_v_{name}")
 
 
 def _split(df: pl.DataFrame, flag: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -224,49 +331,6 @@ def _from_row(first_row: int) -> pl.Expr:
     """Whether the row is the symbol's ``first_row``-th (1-based) or later: a window of that
     many rows ending here lies within the symbol."""
     return pl.col(_POS) >= first_row - 1
-
-
-def _valid(column: str, where: pl.Expr) -> pl.Expr:
-    """``column`` where ``where`` holds and the value is finite, else null."""
-    values = pl.col(column)
-    return pl.when(where & values.is_finite()).then(values).alias(column)
-
-
-def _volume_change() -> pl.Expr:
-    previous = pl.col("volume").shift(1) * pl.col("split_coefficient")
-    return pl.when(previous != 0).then((pl.col("volume") / previous - 1) * PERCENT)
-
-
-def _ema_seed(ema: Ema) -> pl.Expr:
-    """The EMA's seed candidates: the last stored EMA of the state rows, else the full-window
-    SMAs of the computed rows (the first candidate of a symbol is its seed)."""
-    state = pl.col(_STATE)
-    next_differs = (pl.col(_GROUP) != pl.col(_GROUP).shift(-1)).fill_null(True)
-    last_state = state & (next_differs | ~state.shift(-1).fill_null(False))
-    sma = pl.when(_from_row(ema.span)).then(pl.col(P).rolling_mean(ema.span))
-    seed = pl.when(state).then(pl.when(last_state).then(pl.col(ema.column))).otherwise(sma)
-    return seed.alias(f"_seed_{ema.column}")
-
-
-def _seed_count(ema: Ema) -> pl.Expr:
-    """Seed candidates so far within the symbol (0 before the seed, 1 at it)."""
-    flag = pl.col(f"_seed_{ema.column}").is_not_null().cast(pl.Int64)
-    total = flag.cum_sum()
-    offset = pl.when(pl.col(_POS) == 0).then(total - flag).forward_fill()
-    return (total - offset).alias(f"_seeds_{ema.column}")
-
-
-def _ema(ema: Ema) -> pl.Expr:
-    """TA-Lib EMA: the recursion's input is the seed at its row, then P (null before the seed
-    and on state rows); it is carried over missing P. Valid where a seed was met (``_valid``)."""
-    seed, seeds = pl.col(f"_seed_{ema.column}"), pl.col(f"_seeds_{ema.column}")
-    x = pl.when(seed.is_not_null() & (seeds == 1)).then(seed).when(~pl.col(_STATE)).then(pl.col(P))
-    values = (
-        pl.when(seeds > 0)
-        .then(x)
-        .ewm_mean(alpha=ema.alpha, adjust=False, ignore_nulls=True, min_samples=1)
-    )
-    return values.over(_GROUP).forward_fill().alias(ema.column)
 
 
 def _with_calendar(df: pl.DataFrame, processed_at: dt.datetime) -> pl.DataFrame:

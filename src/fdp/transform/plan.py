@@ -1,11 +1,11 @@
 """The transform's plan, written once for every engine: what a run reads, recomputes and changes.
 
 For each symbol of a batch the run recomputes from the symbol's earliest bar in the batch
-onwards, starting from the ``STATE_ROWS`` curated rows before it (a daily run therefore reads
-a few recent partitions only). A split in the batch, or a replaced bar that carried a split,
-changes P for the whole history, so that symbol is recomputed from its first row. A batch row
-whose key the lake holds from a later ingest is superseded (an older batch run after a newer
-one must not win).
+onwards, starting from the ``indicators.state_rows()`` curated rows before it (a daily run
+therefore reads a few recent partitions only). A split in the batch, or a replaced bar that
+carried a split, changes P for the whole history, so that symbol is recomputed from its first
+row. A batch row whose key the lake holds from a later ingest is superseded (an older batch run
+after a newer one must not win).
 
 ``processing_timestamp`` is the time of the run that last *changed* a row: a recomputed row whose
 values equal the stored ones (1e-12 relative) keeps the stored row, timestamp included. So a
@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from fdp import lake
+from fdp import indicators, lake
 from fdp.config import Settings
-from fdp.indicators import INDICATOR_COLUMNS, STATE_ROWS
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame, StockRecord, in_key_order
 from fdp.rejected import accepted_rows, superseded_rejects
 from fdp.transform import kernel
@@ -162,7 +161,7 @@ def _plan(
     wanted = batch.group_by("symbol").agg(
         pl.when(split.any()).then(None).otherwise(pl.col("trade_date").min()).alias("from_date")
     )
-    history = lake.read_history(settings, wanted, STATE_ROWS)
+    history = lake.read_history(settings, wanted, indicators.state_rows())
     superseded = _superseded(batch, history)
     if not superseded.is_empty():
         batch = batch.join(superseded, on=lake.KEY, how="anti", maintain_order="left")
@@ -181,7 +180,7 @@ def _plan(
         history = pl.concat(
             [
                 history.join(refresh, on="symbol", how="anti"),
-                lake.read_history(settings, full, STATE_ROWS),
+                lake.read_history(settings, full, indicators.state_rows()),
             ]
         )
     history = history.join(wanted, on="symbol", how="left", maintain_order="left")
@@ -231,15 +230,16 @@ def _differs(enriched: pl.DataFrame, stored: pl.DataFrame) -> pl.Series:
     if stored.is_empty():
         return pl.Series("differs", [True], pl.Boolean).new_from_index(0, enriched.height)
     joined = enriched.join(stored, on=lake.KEY, how="left", suffix="_old", maintain_order="left")
+    computed = indicators.computed_columns()
     exact = [
         c
         for c in EnrichedStockRecord.names()
-        if c not in (*lake.KEY, *INDICATOR_COLUMNS, "processing_timestamp")
+        if c not in (*lake.KEY, *computed, "processing_timestamp")
     ]
     differs = pl.col("processing_timestamp_old").is_null()
     for column in exact:
         differs |= pl.col(column).ne_missing(pl.col(f"{column}_old"))
-    for column in INDICATOR_COLUMNS:
+    for column in computed:
         new, old = pl.col(column), pl.col(f"{column}_old")
         far = (new - old).abs() > UNCHANGED_REL_TOL * pl.max_horizontal(new.abs(), old.abs())
         differs |= new.is_null().ne(old.is_null()) | far.fill_null(False)

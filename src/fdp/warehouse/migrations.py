@@ -11,7 +11,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fdp.records import EnrichedStockRecord
+from fdp import indicators
+from fdp.records import Column, EnrichedStockRecord
 from fdp.warehouse import sql
 from fdp.warehouse.base import Session, Warehouse
 from fdp.warehouse.sql import Dialect
@@ -24,24 +25,58 @@ class Migration:
     statements: Callable[[Dialect], list[str]]
 
 
-_ADDED_LATER = ("ingest_date",)
+_INDICATORS_V6 = (
+    "rsi_14_avg_gain",
+    "rsi_14_avg_loss",
+    "rsi_14",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "bb_upper_20",
+    "bb_lower_20",
+    "atr_14",
+)
+_ADDED_LATER = ("ingest_date", *_INDICATORS_V6)
 """Fact columns added by a later migration: version 1 must create the table as it first was."""
-_FACT_V1 = tuple(c for c in EnrichedStockRecord.columns() if c.name not in _ADDED_LATER)
-_INGEST_DATE = next(c for c in EnrichedStockRecord.columns() if c.name == "ingest_date")
+
+
+def _columns(names: tuple[str, ...], *, added_later: bool) -> tuple[Column, ...]:
+    """The built-in record columns named (or, with ``added_later=False``, all but those and
+    the user-declared indicators'): migrations never see columns registered after them."""
+    builtin = [
+        c
+        for c in EnrichedStockRecord.columns()
+        if c.name not in indicators.columns() or c.name in indicators.BUILTINS
+    ]
+    return tuple(c for c in builtin if (c.name in names) == added_later)
+
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "fact_stock_prices", lambda d: [sql.create_fact(d, _FACT_V1)]),
+    Migration(
+        1,
+        "fact_stock_prices",
+        lambda d: [sql.create_fact(d, _columns(_ADDED_LATER, added_later=False))],
+    ),
     Migration(2, "dim_symbol", lambda d: [sql.create_dim_symbol(d)]),
     Migration(
         3,
         "pipeline_runs and dq_results",
         lambda d: [sql.create_pipeline_runs(d), sql.create_dq_results(d)],
     ),
-    Migration(4, "fact_stock_prices.ingest_date", lambda d: [sql.add_fact_column(d, _INGEST_DATE)]),
+    Migration(
+        4,
+        "fact_stock_prices.ingest_date",
+        lambda d: [sql.add_fact_column(d, c) for c in _columns(("ingest_date",), added_later=True)],
+    ),
     Migration(
         5,
         "pipeline_runs.details",
         lambda d: [sql.add_column(sql.PIPELINE_RUNS, "details", d.text)],
+    ),
+    Migration(
+        6,
+        "RSI, MACD, Bollinger bands, ATR",
+        lambda d: [sql.add_fact_column(d, c) for c in _columns(_INDICATORS_V6, added_later=True)],
     ),
 )
 
@@ -66,6 +101,16 @@ def migrate(warehouse: Warehouse) -> list[int]:
                 (migration.version, migration.name, dt.datetime.now(dt.UTC)),
             )
             applied.append(migration.version)
+        _add_user_indicators(session, dialect)
         return applied
 
     return warehouse.run(apply)
+
+
+def _add_user_indicators(session: Session, dialect: Dialect) -> None:
+    """Add a column for every registered indicator the fact table lacks: user-declared
+    indicators join the warehouse without a numbered migration of their own."""
+    have = {str(row[0]).lower() for row in session.fetchall(sql.fact_columns())}
+    for column in EnrichedStockRecord.columns():
+        if column.name not in have and column.name in indicators.columns():
+            session.execute(sql.add_fact_column(dialect, column))

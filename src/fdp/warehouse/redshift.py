@@ -24,9 +24,10 @@ import polars as pl
 import pyarrow as pa
 
 from fdp.errors import ConfigError, MissingDependencyError, TerminalError, TransientError
+from fdp.records import EnrichedStockRecord
 from fdp.storage import filesystem, parquet_bytes, put_bytes
 from fdp.warehouse.base import Retry, Session, Warehouse
-from fdp.warehouse.sql import COLUMNS, REDSHIFT, STAGE, insert_staged_deduplicated
+from fdp.warehouse.sql import REDSHIFT, STAGE, insert_staged_deduplicated
 
 SESSION_KEEP_ALIVE_S = 300
 POLL_S = (0.05, 0.1, 0.2, 0.5, 1.0)
@@ -41,7 +42,7 @@ def copy_statement(s3_uri: str, iam_role: str) -> str:
         raise ConfigError(f"Redshift staging location is not a plain s3:// URI: {s3_uri!r}")
     if not _IAM_ROLE.match(iam_role):
         raise ConfigError(f"Redshift iam_role is not an IAM role ARN: {iam_role!r}")
-    cols = ", ".join(COLUMNS)
+    cols = ", ".join(EnrichedStockRecord.names())
     return f"COPY {STAGE} ({cols}) FROM '{s3_uri}' IAM_ROLE '{iam_role}' FORMAT AS PARQUET"
 
 
@@ -181,7 +182,7 @@ class _RedshiftSession(Session):
     def stage(self, rows: pl.DataFrame) -> None:
         uri = f"{self.target.staging}/{STAGE}/{uuid.uuid4().hex}.parquet"
         fs, path = filesystem(uri)
-        put_bytes(fs, path, parquet_bytes(rows.select(COLUMNS).to_arrow()))
+        put_bytes(fs, path, parquet_bytes(rows.select(EnrichedStockRecord.names()).to_arrow()))
         self.execute(copy_statement(uri, self.target.iam_role))
 
     def insert(self, rows: pl.DataFrame) -> None:

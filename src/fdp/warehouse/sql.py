@@ -23,7 +23,6 @@ DQ_RESULTS = "dq_results"
 MIGRATIONS = "schema_migrations"
 
 KEY = EnrichedStockRecord.KEY
-COLUMNS = EnrichedStockRecord.names()
 
 LOAD_LOCK_ID = 7_246_315_001
 """PostgreSQL advisory-lock id that serialises fact loads (any constant unique to fdp)."""
@@ -179,9 +178,11 @@ def _column_list(names: Sequence[str], prefix: str = "") -> str:
     return ", ".join(f"{prefix}{n}" for n in names)
 
 
-def create_fact(d: Dialect, columns: Sequence[Column] = EnrichedStockRecord.columns()) -> str:
+def create_fact(d: Dialect, columns: Sequence[Column] | None = None) -> str:
+    """The fact table with ``columns`` (by default every column of today's record)."""
     cols = [
-        f"{c.name} {d.sql_type(c.arrow_type)}{'' if c.nullable else ' NOT NULL'}" for c in columns
+        f"{c.name} {d.sql_type(c.arrow_type)}{'' if c.nullable else ' NOT NULL'}"
+        for c in (EnrichedStockRecord.columns() if columns is None else columns)
     ]
     if d.fact_primary_key:
         cols.append(f"PRIMARY KEY ({_column_list(KEY)})")
@@ -193,6 +194,11 @@ def add_fact_column(d: Dialect, column: Column) -> str:
     """A column added after the table was created: nullable, as rows loaded before it have
     no value (the loader always supplies one)."""
     return add_column(FACT, column.name, d.sql_type(column.arrow_type))
+
+
+def fact_columns() -> str:
+    """The fact table's column names (lower case on every dialect: fdp creates them so)."""
+    return f"SELECT column_name FROM information_schema.columns WHERE table_name = '{FACT}'"
 
 
 def add_column(table: str, name: str, sql_type: str) -> str:
@@ -264,13 +270,13 @@ def delete_staged_keys() -> str:
 
 def insert_staged() -> str:
     """The merge, step 2: insert the staged rows (unique per key: the loader ensures it)."""
-    cols = _column_list(COLUMNS)
+    cols = _column_list(EnrichedStockRecord.names())
     return f"INSERT INTO {FACT} ({cols}) SELECT {cols} FROM {STAGE}"
 
 
 def insert_staged_deduplicated() -> str:
     """Step 2 when staging may hold a key twice (a raw COPY): the latest processed row wins."""
-    cols = _column_list(COLUMNS)
+    cols = _column_list(EnrichedStockRecord.names())
     return (
         f"INSERT INTO {FACT} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER "
         f"(PARTITION BY {_column_list(KEY)} ORDER BY processing_timestamp DESC) AS fdp_rank "
