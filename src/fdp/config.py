@@ -101,11 +101,22 @@ class Settings(BaseSettings):
         (), description="symbols a run covers (comma-separated); the demo preset's when empty"
     )
 
+    indicators: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="modules that register user indicators (comma-separated)"
+    )
+
     @field_validator("symbols", mode="before")
     @classmethod
     def _split_symbols(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(s.strip().upper() for s in value.split(",") if s.strip())
+        return value
+
+    @field_validator("indicators", mode="before")
+    @classmethod
+    def _split_modules(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(s.strip() for s in value.split(",") if s.strip())
         return value
 
     @field_validator("spark_master")
@@ -166,6 +177,14 @@ class Settings(BaseSettings):
             register_secret(self.alphavantage_api_key.get_secret_value())
         for url in (self.warehouse_url, self.alphavantage_base_url, self.s3_endpoint_url):
             register_url(url)
+        return self
+
+    @model_validator(mode="after")
+    def _load_indicators(self) -> Settings:
+        """User indicators join the schemas before any stage derives one."""
+        from fdp import indicators
+
+        indicators.load(self.indicators)
         return self
 
     @model_validator(mode="after")

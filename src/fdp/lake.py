@@ -5,6 +5,7 @@ Layout (the one place it is defined)::
     curated/stock_prices/year=YYYY/month=MM/part-0.parquet       EnrichedStockRecord rows
     curated/_changes/run_date=YYYY-MM-DD/changes.parquet         keys a run inserted or changed
     curated/_lease                                               the single writer's lease
+    curated/_schema.json                                         layout version, indicators kept
     curated/_staging/RUN/year=YYYY/month=MM/part-0.parquet       partitions staged by executors
 
 Each partition is one zstd Parquet file, rows sorted by (symbol, trade_date), small row groups
@@ -15,6 +16,13 @@ Athena and Redshift Spectrum readers (DuckDB reads ``month=04`` as text unless g
 hidden name (readers skip names starting with ``.``) and renames it over the old one, so a
 reader sees the old or the new partition, never half of one; on an object store a single PUT
 has the same property. A partition whose rows do not change is never rewritten.
+
+The schema grows without rewrites: ``_schema.json`` records the layout's version and the
+indicators the lake holds over its whole history ("maintained"), which every run keeps up to
+date. An indicator registered later is pending: runs write it null until ``fdp backfill
+--indicators`` computes it over the history, and a partition written before its column existed
+reads it as null. A lake without ``_schema.json`` (version 1) maintains the indicators that
+every one of its files holds.
 
 One run writes the lake at a time: every writer holds the lake's lease (``lease``,
 ``fdp.lease``) for its whole run, reads included, and so does a load (a publish between its
@@ -30,6 +38,7 @@ import datetime as dt
 import functools
 import inspect
 import io
+import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,7 +50,9 @@ import polars as pl
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
+from fdp import indicators
 from fdp.config import Settings
+from fdp.errors import ConfigError, DataError
 from fdp.lease import Lease, hold
 from fdp.records import ROW_KEY, EnrichedStockRecord, Frame, check_finite
 from fdp.storage import filesystem, is_local, put_bytes
@@ -49,6 +60,9 @@ from fdp.storage import filesystem, is_local, put_bytes
 CURATED = "curated"
 TABLE = "stock_prices"
 CHANGES = "_changes"
+SCHEMA = "_schema.json"
+SCHEMA_VERSION = 2
+"""Version 1: the seed's layout and indicators, no ``_schema.json``; 2: the indicator registry."""
 LEASE = "_lease"
 STAGING = "_staging"
 PARTITION_KEYS = ("year", "month")
@@ -135,6 +149,53 @@ def file_columns() -> list[str]:
     return [n for n in EnrichedStockRecord.names() if n not in PARTITION_KEYS]
 
 
+def maintained(settings: Settings) -> tuple[str, ...]:
+    """The indicators the lake holds over its whole history (registry order): what a run
+    computes. A new lake maintains every registered indicator."""
+    fs, path = _schema_file(settings)
+    if fs.exists(path):
+        recorded = json.loads(fs.cat_file(path))
+        if recorded.get("version", 0) > SCHEMA_VERSION:
+            raise DataError(
+                f"{path}: lake schema version {recorded.get('version')} is newer than this "
+                f"fdp's ({SCHEMA_VERSION})",
+                file=path,
+                hint="upgrade fdp before writing to this lake",
+            )
+        names = set(recorded.get("indicators", ()))
+        unknown = sorted(names - set(indicators.columns()))
+        if unknown:  # writing without them would drop their columns from rewritten partitions
+            raise ConfigError(
+                f"{path}: the lake maintains indicator(s) {unknown}, not registered here",
+                hint="set FDP_INDICATORS to the module(s) declaring them, or install their package",
+            )
+    elif partitions(settings):
+        names = set(indicators.columns())
+        for partition in partitions(settings):
+            names &= set(_file_columns(settings, partition))
+    else:
+        names = set(indicators.columns())
+    return tuple(n for n in indicators.columns() if set(indicators.with_dependencies([n])) <= names)
+
+
+def record_maintained(settings: Settings, names: Iterable[str]) -> None:
+    """Record the lake's schema version and maintained indicators (one atomic write)."""
+    fs, path = _schema_file(settings)
+    chosen = [n for n in indicators.columns() if n in set(names)]
+    body = {"version": SCHEMA_VERSION, "indicators": chosen}
+    put_bytes(fs, path, json.dumps(body, indent=2).encode())
+
+
+def _schema_file(settings: Settings) -> tuple[AbstractFileSystem, str]:
+    return filesystem(settings.path(CURATED, SCHEMA))
+
+
+def _file_columns(settings: Settings, partition: Partition) -> list[str]:
+    fs, path = filesystem(partition_url(settings, partition))
+    with fs.open(path, "rb") as handle:
+        return list(pq.read_schema(handle).names)
+
+
 def partitions(settings: Settings) -> list[Partition]:
     """The partitions that hold a file, oldest first."""
     fs, root = filesystem(table_url(settings))
@@ -152,7 +213,7 @@ def read_partition(
     """The rows of one partition (optionally only ``symbols``), as EnrichedStockRecord columns."""
     fs, path = filesystem(partition_url(settings, partition))
     with fs.open(path, "rb") as handle:
-        df = pl.read_parquet(handle)
+        df = _upgraded(pl.read_parquet(handle), path)
     if symbols is not None:
         # A month holds at most ~100k rows: filtering after the read is far cheaper than an
         # Arrow ``in`` filter over thousands of symbols (a daily run asks for all of them).
@@ -164,14 +225,45 @@ def read_partition(
     return df.select(EnrichedStockRecord.names())
 
 
+def _upgraded(df: pl.DataFrame, path: str) -> pl.DataFrame:
+    """A partition file's rows in today's columns: an indicator column the file predates reads
+    as null; any other missing or retyped column is a ``DataError`` naming the file."""
+    schema = EnrichedStockRecord.polars_schema()
+    wanted = file_columns()
+    missing = [n for n in wanted if n not in df.columns]
+    lost = [n for n in missing if n not in indicators.columns()]
+    retyped = [n for n in wanted if n in df.columns and df.schema[n] != schema[n]]
+    if lost or retyped:
+        what = f"lacks column(s) {lost}" if lost else f"has column(s) {retyped} of another type"
+        raise DataError(
+            f"{path}: partition {what}: not a layout this fdp can read or upgrade",
+            file=path,
+            field=(lost or retyped)[0],
+            hint="rebuild the partition's months from the raw zone (fdp backfill --force)",
+        )
+    if missing:
+        df = df.with_columns(pl.lit(None, pl.Float64).alias(n) for n in missing)
+    return df
+
+
 def scan(settings: Settings) -> pl.LazyFrame:
     """The whole curated table, lazily, with ``year`` and ``month`` from the paths."""
     if not partitions(settings):
         return Frame.empty(EnrichedStockRecord).df.lazy()
+    return scan_files(f"{table_url(settings)}/**/*.parquet")
+
+
+def scan_files(files: str | list[str]) -> pl.LazyFrame:
+    """Partition files as one lazy table of today's columns: a file that predates an indicator
+    reads it as null, a column no longer registered is left out."""
+    schema = EnrichedStockRecord.polars_schema()
     return pl.scan_parquet(
-        f"{table_url(settings)}/**/*.parquet",
+        files,
         hive_partitioning=True,
-        hive_schema={"year": pl.Int32, "month": pl.Int32},
+        hive_schema={k: schema[k] for k in PARTITION_KEYS},
+        schema={n: schema[n] for n in file_columns()},
+        missing_columns="insert",
+        extra_columns="ignore",
     ).select(EnrichedStockRecord.names())
 
 
@@ -292,6 +384,9 @@ def publish(
     sees a partition old or new, never half of one, and a load never sees a manifest whose
     rows are not published yet."""
     with lease(settings, f"publish {run.run_date}"):
+        fs, path = _schema_file(settings)
+        if not fs.exists(path):  # before the swap: a new lake maintains every indicator
+            record_maintained(settings, maintained(settings))
         touched = _publish_partitions(settings, run.partitions, on_partition)
         _put_into_place(settings, run.changes, changes_url(settings, run.run_date))
         with contextlib.suppress(FileNotFoundError):

@@ -24,6 +24,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from fdp import indicators
 from fdp.config import Settings
 from fdp.errors import ConfigError, FdpError, TransientError
 from fdp.redaction import install_log_redaction, redact
@@ -400,6 +401,35 @@ def transform(
         if done.gate_overridden:
             out["details"]["gate_overridden"] = override_gate
     return _result("transform", run_date, out)
+
+
+def backfill_indicators(
+    settings: Settings,
+    names: Sequence[str],
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> list[TaskResult]:
+    """Compute ``names`` (indicators added to an existing lake) over its history, write the
+    changed rows of [start, end] and load them into the warehouse; over the whole history the
+    indicators become maintained by every later run."""
+    from fdp.transform.recompute import last_session, recompute
+
+    for name in names:
+        indicators.get(name)  # an unknown name is a ConfigError before anything runs
+    if start is not None and end is not None:
+        check_range(start, end)
+    run_date = last_session(settings)
+    with _recorded(settings, "transform", run_date, indicators=",".join(names)) as out:
+        done = recompute(settings, names, start=start, end=end)
+        out.update(rows_in=done.rows_written, rows_out=done.rows_written)
+        out["details"] |= {
+            "partitions_replaced": done.partitions_replaced,
+            "indicators": list(done.indicators),
+            "maintained": done.maintained,
+        }
+    results = [_result("transform", run_date, out)]
+    return [*results, load(settings, run_date), reconcile(settings, run_date)]
 
 
 def transform_on_glue(

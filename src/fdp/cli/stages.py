@@ -162,18 +162,39 @@ def run(run_date: dt.date, source: str, symbols: str | None) -> None:
 
 
 @click.command()
-@click.option("--start", type=DATE, required=True, help="first date of the range")
-@click.option("--end", type=DATE, required=True, help="last date of the range")
+@click.option("--start", type=DATE, help="first date of the range")
+@click.option("--end", type=DATE, help="last date of the range")
 @source_option("simulator")
 @click.option("--symbols", help="comma-separated tickers (default: FDP_SYMBOLS or the demo's)")
 @click.option("--force", is_flag=True, help="re-run sessions that already completed")
-def backfill(start: dt.date, end: dt.date, source: str, symbols: str | None, force: bool) -> None:
-    """Run every exchange session in [START, END]; completed sessions are skipped."""
+@click.option(
+    "--indicators",
+    help="comma-separated indicators to compute over the lake's history (only their columns; "
+    "--start/--end, optional here, limit the rows written)",
+)
+def backfill(
+    start: dt.date | None,
+    end: dt.date | None,
+    source: str,
+    symbols: str | None,
+    force: bool,
+    indicators: str | None,
+) -> None:
+    """Run every exchange session in [START, END]; completed sessions are skipped.
+
+    With --indicators, compute those indicators (added since the lake was built) instead."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from fdp import pipeline
     from fdp.sources.ingest import parse_symbols
 
+    if indicators is not None:
+        names = [n.strip() for n in indicators.split(",") if n.strip()]
+        done = pipeline.backfill_indicators(settings(), names, start=start, end=end)
+        output.say(output.results_table(f"fdp backfill --indicators {','.join(names)}", done))
+        return
+    if start is None or end is None:
+        raise click.UsageError("--start and --end are required (unless --indicators)")
     pipeline.check_range(start, end)
     tickers = parse_symbols(symbols) if symbols else None
     skipped: list[dt.date] = []

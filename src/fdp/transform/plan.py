@@ -20,7 +20,7 @@ the lake state of its own symbols.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -60,15 +60,18 @@ class Plan:
     bars: Frame[CleansedRecord]
     state: Frame[EnrichedStockRecord]
     stored: pl.DataFrame
+    compute: tuple[str, ...]
+    """The indicators the lake maintains; pending ones (``fdp.lake``) stay null."""
 
 
 def prepare(settings: Settings, batch: Frame[StockRecord], gate_rejected: pl.DataFrame) -> Plan:
     """Cleanse the rows the gate admitted and plan their computation against the lake."""
+    indicators.load(settings.indicators)  # a Spark executor has not imported them yet
     admitted = accepted_rows(batch, gate_rejected)
     cleansed = kernel.cleanse(admitted)
     bars, state, stored, superseded = _plan(settings, cleansed.rows)
     rejected = pl.concat([_as_rejected(cleansed.rejected), superseded_rejects(superseded)])
-    return Plan(len(admitted), rejected, bars, state, stored)
+    return Plan(len(admitted), rejected, bars, state, stored, lake.maintained(settings))
 
 
 def changed_rows(
@@ -82,7 +85,11 @@ def changed_rows(
     """The planned rows computed in slices, each cut to the rows that are new or changed
     (``counts`` gets what was computed, written and belongs in the manifest)."""
     slices = enrich_in_slices(
-        plan.bars, plan.state, processed_at=processed_at, slice_rows=slice_rows
+        plan.bars,
+        plan.state,
+        processed_at=processed_at,
+        slice_rows=slice_rows,
+        compute=plan.compute,
     )
     return _changed(slices, plan.stored, run_date, counts)
 
@@ -98,9 +105,11 @@ def enrich_in_slices(
     *,
     processed_at: dt.datetime,
     slice_rows: int | None = None,
+    compute: Collection[str] | None = None,
 ) -> Iterator[Frame[EnrichedStockRecord]]:
-    """``kernel.enrich`` over slices of whole symbols (about ``slice_rows`` bars each), in key
-    order: each slice is sorted and holds symbols after the previous slice's."""
+    """``kernel.enrich`` (of the ``compute`` indicators) over slices of whole symbols (about
+    ``slice_rows`` bars each), in key order: each slice is sorted and holds symbols after the
+    previous slice's."""
     ordered = in_key_order(bars.df)
     for part in _symbol_slices(ordered, slice_rows or SLICE_ROWS):
         own_state = (
@@ -110,6 +119,7 @@ def enrich_in_slices(
             Frame(CleansedRecord, part, origin="bars to compute"),
             Frame(EnrichedStockRecord, own_state, origin="lake state"),
             processed_at=processed_at,
+            compute=compute,
         )
 
 
@@ -121,7 +131,7 @@ def _changed(
 ) -> Iterator[Frame[EnrichedStockRecord]]:
     """The rows of each slice that are new or differ from the stored ones."""
     for enriched in slices:
-        differs = _differs(enriched.df, stored)
+        differs = changed_mask(enriched.df, stored)
         counts.computed += enriched.df.height
         counts.keys.append(_manifest_keys(enriched.df, differs, run_date))
         changed = enriched.df if differs.all() else enriched.df.filter(differs)
@@ -190,10 +200,8 @@ def _plan(
         history.filter(recompute).select(names),
         history.filter(~recompute).select(names),
     )
-    carried = (
-        (stored if stored.is_empty() else stored.join(batch, on=lake.KEY, how="anti"))
-        .with_columns(pl.lit(lake.table_url(settings)).alias("source_file"))
-        .select(CleansedRecord.names())
+    carried = stored_as_bars(
+        settings, stored if stored.is_empty() else stored.join(batch, on=lake.KEY, how="anti")
     )
     # Ordered by ``enrich_in_slices`` (which skips that when they come ordered, as a backfill's do).
     bars = batch if carried.is_empty() else pl.concat([batch, carried])
@@ -202,6 +210,13 @@ def _plan(
         Frame(EnrichedStockRecord, state, origin="lake state"),
         stored,
         superseded,
+    )
+
+
+def stored_as_bars(settings: Settings, stored: pl.DataFrame) -> pl.DataFrame:
+    """Curated rows as bars to compute again (their source is the lake)."""
+    return stored.with_columns(pl.lit(lake.table_url(settings)).alias("source_file")).select(
+        CleansedRecord.names()
     )
 
 
@@ -225,7 +240,7 @@ def _manifest_keys(enriched: pl.DataFrame, differs: pl.Series, run_date: dt.date
     return keys if wanted.all() else keys.filter(wanted)
 
 
-def _differs(enriched: pl.DataFrame, stored: pl.DataFrame) -> pl.Series:
+def changed_mask(enriched: pl.DataFrame, stored: pl.DataFrame) -> pl.Series:
     """Per enriched row (in its order): new, or different from the stored row of its key."""
     if stored.is_empty():
         return pl.Series("differs", [True], pl.Boolean).new_from_index(0, enriched.height)

@@ -153,10 +153,7 @@ class _Months:
         return groups
 
     def _scan(self, partitions: list[lake.Partition]) -> pl.LazyFrame:
-        urls = [lake.partition_url(self.settings, p) for p in partitions]
-        hive = {"year": pl.Int32, "month": pl.Int32}
-        rows = pl.scan_parquet(urls, hive_partitioning=True, hive_schema=hive)
-        return rows.select(EnrichedStockRecord.names())
+        return lake.scan_files([lake.partition_url(self.settings, p) for p in partitions])
 
     def read(self, group: list[lake.Partition]) -> pl.DataFrame:
         """The rows of a group of months: one scan of the months read whole, one joined to

@@ -1,0 +1,120 @@
+"""Indicators added to an existing lake: computed over its history and written in place.
+
+An indicator registered after a lake was built is pending (``fdp.lake``): runs write it null,
+since its recursion or windows would need rows the run does not read. ``recompute`` computes
+the named indicators (and those they read) from each symbol's first row, keeps every other
+column as stored, and writes back only the rows in [start, end] whose values change, with a
+manifest of their keys for the warehouse. Over the whole history, the indicators become
+maintained: every later run computes them incrementally. A second call changes nothing.
+
+It reads the whole lake into memory (the embedded engine's limit); the rows it writes are only
+the changed ones, partition by partition, like a transform's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from fdp import indicators, lake
+from fdp.config import Settings
+from fdp.errors import ConfigError
+from fdp.records import CleansedRecord, EnrichedStockRecord, Frame
+from fdp.transform import plan
+
+
+@dataclass(frozen=True, slots=True)
+class RecomputeResult:
+    """What a recompute did."""
+
+    run_date: dt.date
+    indicators: tuple[str, ...]
+    rows_written: int
+    partitions_replaced: int
+    maintained: bool
+    duration_s: float
+
+
+def last_session(settings: Settings) -> dt.date:
+    """The lake's newest trade date: the run date a recompute's manifest is filed under."""
+    parts = lake.partitions(settings)
+    if not parts:
+        raise ConfigError(
+            "the curated lake is empty: there is no history to compute indicators over",
+            hint="build it first: fdp backfill --start ... --end ...",
+        )
+    return lake.read_partition(settings, parts[-1])["trade_date"].max()  # type: ignore[return-value]
+
+
+@lake.leased("recompute")
+def recompute(
+    settings: Settings,
+    names: Sequence[str],
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> RecomputeResult:
+    """Compute ``names`` over every symbol's history; write the changed rows of [start, end]."""
+    started = time.perf_counter()
+    chosen = indicators.with_dependencies(names)
+    run_date = last_session(settings)
+    processed_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    stored = pl.concat([lake.read_partition(settings, p) for p in lake.partitions(settings)])
+    stored = stored.sort(lake.KEY)
+    keys: list[pl.DataFrame] = []
+    changed = _changed(settings, stored, chosen, (start, end), processed_at, keys)
+    staged = lake.stage(settings, changed)
+    manifest = pl.concat([lake.changed_keys(settings, run_date), *keys]).unique().sort(lake.KEY)
+    run = lake.StagedRun(run_date, staged, lake.stage_changes(manifest))
+    replaced = lake.publish(settings, run)
+    whole = start is None and end is None
+    if whole:
+        lake.record_maintained(settings, {*lake.maintained(settings), *chosen})
+    return RecomputeResult(
+        run_date=run_date,
+        indicators=chosen,
+        rows_written=sum(k.height for k in keys),
+        partitions_replaced=len(replaced),
+        maintained=whole,
+        duration_s=time.perf_counter() - started,
+    )
+
+
+def _changed(
+    settings: Settings,
+    stored: pl.DataFrame,
+    chosen: tuple[str, ...],
+    dates: tuple[dt.date | None, dt.date | None],
+    processed_at: dt.datetime,
+    keys: list[pl.DataFrame],
+) -> Iterator[Frame[EnrichedStockRecord]]:
+    """Per slice of whole symbols: the stored rows with ``chosen`` recomputed in ``dates``,
+    cut to the rows whose values change (``keys`` gets theirs)."""
+    bars = Frame(CleansedRecord, plan.stored_as_bars(settings, stored), origin="lake rows")
+    slices = plan.enrich_in_slices(
+        bars, Frame.empty(EnrichedStockRecord), processed_at=processed_at, compute=chosen
+    )
+    start, end = dates
+    in_range = pl.lit(True)
+    if start is not None:
+        in_range &= pl.col("trade_date") >= start
+    if end is not None:
+        in_range &= pl.col("trade_date") <= end
+    offset = 0
+    for enriched in slices:
+        old = stored.slice(offset, len(enriched))
+        offset += len(enriched)
+        new = old.with_columns(
+            pl.when(in_range).then(enriched.df[c]).otherwise(pl.col(c)).alias(c) for c in chosen
+        )
+        differs = plan.changed_mask(new, old)
+        rows = new.filter(differs).with_columns(
+            pl.lit(processed_at).cast(pl.Datetime("us", "UTC")).alias("processing_timestamp")
+        )
+        keys.append(rows.select(lake.KEY))
+        yield Frame(EnrichedStockRecord, rows, origin="recomputed rows")
