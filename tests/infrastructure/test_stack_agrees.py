@@ -8,7 +8,10 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +20,7 @@ from infra_tools import TEMPLATES
 
 from fdp.config import Settings, setting_names
 from fdp.engines.spark_job import parse_args
-from fdp.orchestration.bundle import WHEEL_EXTRAS
+from fdp.orchestration.bundle import STARTUP_SH, WHEEL_EXTRAS
 from fdp.quality.report import report_dir
 from fdp.rejected import REJECTED
 from fdp.sources.alpha_vantage import QUOTA_STATE
@@ -244,3 +247,47 @@ def test_the_stacks_warehouse_secret_resolves_to_its_workgroup_and_database() ->
 def test_each_lake_rule_names_its_zone(name: str) -> None:
     for rule in lifecycle(load(name), "LakeBucket"):
         assert rule["Id"].startswith(rule["Prefix"].rstrip("/")), rule["Id"]
+
+
+def startup_env(options: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The FDP_* variables the bundle's startup.sh exports for MWAA's custom options."""
+    script = tmp_path / "startup.sh"
+    script.write_text(STARTUP_SH)
+    airflow = {f"AIRFLOW__FDP__{k.removeprefix('fdp.').upper()}": v for k, v in options.items()}
+    done = subprocess.run(
+        ["sh", "-c", f". {script} && env"],
+        env={"PATH": os.environ["PATH"], **airflow},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pairs = (line.partition("=") for line in done.stdout.splitlines())
+    return {name: value for name, _, value in pairs if name.startswith("FDP_")}
+
+
+def test_startup_sh_turns_the_stacks_options_into_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:fdp/dev/warehouse-AbCdEf"
+    values = {
+        "fdp.data_dir": "s3://fdp-dev-lake-123456789012-eu-west-1",
+        "fdp.aws_region": "eu-west-1",
+        "fdp.alphavantage_secret_name": "fdp/dev/alphavantage-api-key",
+        "fdp.warehouse_secret_arn": arn,
+        "fdp.warehouse_workgroup": "fdp-dev",
+        "fdp.glue_job_name": "fdp-dev-transform",
+    }
+    options = {k for k in mwaa_options(load("production.yaml")) if k.startswith("fdp.")}
+    assert options == set(values)
+    exported = startup_env(values, tmp_path)
+    for name in [n for n in os.environ if n.startswith("FDP_")]:
+        monkeypatch.delenv(name)
+    for name, value in exported.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert {f"fdp.{k}": getattr(settings, k) for k in (o[4:] for o in values)} == values
+    assert settings.is_remote
+    assert settings.warehouse_url == ""  # the deployment's: read from the secret when loading
+    monkeypatch.setenv("FDP_WAREHOUSE_SECRET", arn)  # an option misspelt in the stack
+    with pytest.raises(ValueError, match="did you mean FDP_WAREHOUSE_SECRET_ARN"):
+        Settings()
