@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     @classmethod
     def _known_names_only(cls, data: Any) -> Any:
         """Refuse the environment's unknown ``FDP_*`` names, each with its likely meaning."""
-        unknown = unknown_names(os.environ)
+        unknown = unknown_names(os.environ, setting_names(cls))
         if unknown:
             raise ValueError("; ".join(unknown))
         return data
@@ -228,16 +228,17 @@ class Settings(BaseSettings):
         return "/".join([self.data_dir.rstrip("/"), *parts])
 
 
-def setting_names() -> frozenset[str]:
-    """Every environment name a ``Settings`` field is read from."""
-    return frozenset(PREFIX + name.upper() for name in Settings.model_fields)
+def setting_names(settings: type[Settings] = Settings) -> frozenset[str]:
+    """Every environment name a field of ``settings`` is read from."""
+    return frozenset(PREFIX + name.upper() for name in settings.model_fields)
 
 
-def unknown_names(names: Iterable[str]) -> list[str]:
-    """An error line for each ``FDP_*`` name in ``names`` that is neither a setting nor one of
-    ``NOT_SETTINGS``, with the closest setting when one is near (pydantic-settings reads names
-    case-insensitively, so the check does too)."""
-    known = setting_names()
+def unknown_names(names: Iterable[str], known: frozenset[str] | None = None) -> list[str]:
+    """An error line for each ``FDP_*`` name in ``names`` that is neither a setting (of
+    ``known``, all of ``Settings``' by default) nor one of ``NOT_SETTINGS``, with the closest
+    setting when one is near (pydantic-settings reads names case-insensitively, and so does
+    this check)."""
+    known = setting_names() if known is None else known
     found = []
     for name in sorted(names):
         upper = name.upper()

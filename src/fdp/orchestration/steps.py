@@ -34,7 +34,9 @@ def dag_params() -> dict[str, Any]:
         "source": Param("alpha_vantage", enum=list(SOURCES), description="market data source"),
         "engine": Param("", enum=["", *ENGINES], description="transform engine; empty: FDP_ENGINE"),
         "warehouse": Param(
-            "", type="string", description="warehouse URL; empty: FDP_WAREHOUSE_URL"
+            "",
+            type="string",
+            description="warehouse URL; empty: FDP_WAREHOUSE_URL or FDP_WAREHOUSE_SECRET_ARN",
         ),
         "symbols": Param("", type="string", description="comma-separated; empty: FDP_SYMBOLS"),
         "glue_job_name": Param(
