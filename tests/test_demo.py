@@ -81,6 +81,7 @@ def test_demo_twice_gives_the_same_warehouse_rows(demo_run: tuple[Settings, list
     assert _warehouse_rows(settings).equals(rows)
 
 
+@pytest.mark.chromium
 def test_demo_report_renders_its_charts_in_a_real_browser(
     demo_run: tuple[Settings, list[str]], tmp_path: Path
 ) -> None:

@@ -6,10 +6,13 @@ task can run a stage against any data directory or warehouse by building its own
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,14 +46,30 @@ _SPARK_REMOTE = re.compile(r"^sc://[^/\s:;]+(:(?P<port>[0-9]{1,5}))?(/(;[^;=\s]+
 
 _TOKEN = re.compile(r"[;?&/]token=([^;&\s]*)")
 
+PREFIX = "FDP_"
+NOT_SETTINGS = frozenset({"FDP_REQUIRE_ALL", "FDP_TEST_POSTGRES_URL", "FDP_WAREHOUSE_FAULT"})
+"""The only ``FDP_*`` names that are not settings, all test tooling: ``FDP_REQUIRE_ALL`` (a
+skipped integration test fails, tests/needs.py, .ci/run), ``FDP_TEST_POSTGRES_URL`` (the test
+PostgreSQL, tests/conftest.py) and ``FDP_WAREHOUSE_FAULT`` (the loader's crash point for its
+kill test). Any other ``FDP_*`` variable must be a field of ``Settings``."""
+
 
 class Settings(BaseSettings):
-    """fdp's settings; field ``x`` is read from ``FDP_X``."""
+    """fdp's settings; field ``x`` is read from ``FDP_<X>``. An ``FDP_*`` variable that names
+    no field is refused (a typo must not fall back to a default)."""
 
-    model_config = SettingsConfigDict(env_prefix="FDP_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
 
     data_dir: str = Field("./data", description="root of raw/, rejected/, curated/, reports/")
     warehouse_url: str = Field("", description="duckdb:///path, postgresql://..., redshift://...")
+    warehouse_secret_arn: str | None = Field(
+        None,
+        description="Secrets Manager secret holding the warehouse URL or Redshift credentials"
+        " JSON (username, password, host, port, dbname, engine); used when no URL is set",
+    )
+    warehouse_workgroup: str | None = Field(
+        None, description="Redshift Serverless workgroup the Data API loads (with the secret)"
+    )
     engine: Engine = "polars"
     alphavantage_api_key: SecretStr | None = None
     alphavantage_secret_name: str | None = Field(
@@ -96,6 +115,13 @@ class Settings(BaseSettings):
     spark_conf: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict, description='extra Spark conf as a JSON object ({"spark.x": "v"})'
     )
+    glue_job_name: str = Field(
+        "fdp-transform",
+        description="the Glue job engine=glue runs (the stack exports its fdp-<env>-transform)",
+    )
+    slack_webhook_url: SecretStr | None = Field(
+        None, description="Slack incoming webhook for run notices (a secret: never printed)"
+    )
     seed: int = 42
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="symbols a run covers (comma-separated); the demo preset's when empty"
@@ -104,6 +130,15 @@ class Settings(BaseSettings):
     indicators: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="modules that register user indicators (comma-separated)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_names_only(cls, data: Any) -> Any:
+        """Refuse the environment's unknown ``FDP_*`` names, each with its likely meaning."""
+        unknown = unknown_names(os.environ, setting_names(cls))
+        if unknown:
+            raise ValueError("; ".join(unknown))
+        return data
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -173,8 +208,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _register_secrets(self) -> Settings:
         """Whatever secret a setting holds is masked in every text fdp lets out."""
-        if self.alphavantage_api_key is not None:
-            register_secret(self.alphavantage_api_key.get_secret_value())
+        for secret in (self.alphavantage_api_key, self.slack_webhook_url):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
         for url in (self.warehouse_url, self.alphavantage_base_url, self.s3_endpoint_url):
             register_url(url)
         return self
@@ -189,10 +225,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_warehouse(self) -> Settings:
-        if not self.warehouse_url:
-            target = f"{self.data_dir.rstrip('/')}/warehouse.duckdb"
-            if not is_url(self.data_dir):
-                target = str(Path(target).absolute())
+        """A local data directory keeps a DuckDB file beside its zones; the warehouse of a
+        remote one is the deployment's (``fdp.warehouse.deployment`` resolves it)."""
+        if self.warehouse_workgroup and not self.warehouse_secret_arn:
+            raise ValueError(
+                "FDP_WAREHOUSE_WORKGROUP needs FDP_WAREHOUSE_SECRET_ARN: the Data API reads the"
+                " database and its credentials from that secret"
+            )
+        if not self.warehouse_url and not self.warehouse_secret_arn and not self.is_remote:
+            target = str(Path(self.data_dir, "warehouse.duckdb").absolute())
             object.__setattr__(self, "warehouse_url", f"duckdb:///{target}")
         return self
 
@@ -204,3 +245,25 @@ class Settings(BaseSettings):
     def path(self, *parts: str) -> str:
         """A location under the data directory, as a string usable by fsspec."""
         return "/".join([self.data_dir.rstrip("/"), *parts])
+
+
+def setting_names(settings: type[Settings] = Settings) -> frozenset[str]:
+    """Every environment name a field of ``settings`` is read from."""
+    return frozenset(PREFIX + name.upper() for name in settings.model_fields)
+
+
+def unknown_names(names: Iterable[str], known: frozenset[str] | None = None) -> list[str]:
+    """An error line for each ``FDP_*`` name in ``names`` that is neither a setting (of
+    ``known``, all of ``Settings``' by default) nor one of ``NOT_SETTINGS``, with the closest
+    setting when one is near (pydantic-settings reads names case-insensitively, and so does
+    this check)."""
+    known = setting_names() if known is None else known
+    found = []
+    for name in sorted(names):
+        upper = name.upper()
+        if not upper.startswith(PREFIX) or upper in known or upper in NOT_SETTINGS:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        found.append(f"unknown setting {name}{hint}: every FDP_* variable must be a setting")
+    return found

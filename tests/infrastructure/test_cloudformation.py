@@ -177,13 +177,13 @@ def test_each_check_catches_its_violation() -> None:
     good = load(PRODUCTION)
     broken = copy.deepcopy(good)
     res = broken["Resources"]
-    res["RawBucket"]["Properties"]["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] = False
+    res["LakeBucket"]["Properties"]["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] = False
     res["GlueJobRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
         {"Effect": "Allow", "Action": "*", "Resource": "*"}
     )
     del res["AlertsTopic"]["Properties"]["KmsMasterKeyId"]
     res["WarehouseWorkgroup"]["Properties"]["PubliclyAccessible"] = True
-    assert bucket_violations(broken) == ["RawBucket: BlockPublicPolicy is not true"]
+    assert bucket_violations(broken) == ["LakeBucket: BlockPublicPolicy is not true"]
     assert policy_violations(broken) == ["GlueJobRole: allows every action"]
     assert encryption_violations(broken) == ["AlertsTopic: KmsMasterKeyId not set"]
     assert exposure_violations(broken) == ["WarehouseWorkgroup: publicly accessible"]

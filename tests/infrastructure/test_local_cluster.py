@@ -4,10 +4,12 @@ exist, exposes nothing beyond loopback; the Dockerfile passes hadolint and runs 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from infra_tools import ROOT, compose_binary, run, tool
 
 SERVICES = {"postgres", "airflow", "spark-master", "spark-worker", "grafana"}
@@ -112,3 +114,23 @@ def test_airflow_drives_the_compose_spark_master_with_valid_settings() -> None:
     settings = Settings(spark_master=master, spark_conf=airflow["FDP_SPARK_CONF"])
     assert settings.spark_conf["spark.driver.host"] == "airflow"
     assert not any("SPARK_MASTER_URL" in svc.get("environment", {}) for svc in services.values())
+
+
+def test_airflow_env_is_valid_fdp_settings_with_the_spark_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``FDP_ENGINE=spark docker compose --profile spark up``: every FDP_* variable Airflow's
+    tasks get is a setting, and together they run the Spark engine on the compose master."""
+    from fdp.config import Settings
+
+    monkeypatch.setenv("FDP_ENGINE", "spark")
+    airflow = compose_config("--format", "json")["services"]["airflow"]["environment"]
+    for name in [n for n in list(os.environ) if n.startswith("FDP_")]:
+        monkeypatch.delenv(name)
+    for name, value in airflow.items():
+        if name.startswith("FDP_"):
+            monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.engine == "spark"
+    assert settings.spark_master == "spark://spark-master:7077"
+    assert settings.warehouse_url.startswith("postgresql://postgres:")

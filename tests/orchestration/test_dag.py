@@ -60,3 +60,21 @@ def test_airflow_lists_the_timetable_plugin(airflow_home: Path) -> None:
 
     registered = plugins_manager.get_timetables_plugins()
     assert "fdp.orchestration.timetable.ExchangeSessionTimetable" in registered
+
+
+def test_the_default_run_params_leave_engine_and_glue_job_to_the_settings(
+    dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compose stack's FDP_ENGINE=spark and the production stack's FDP_GLUE_JOB_NAME
+    reach a scheduled run (its params are the defaults); a triggered run may still choose."""
+    from fdp.orchestration.steps import settings_for
+
+    monkeypatch.setenv("FDP_ENGINE", "spark")
+    monkeypatch.setenv("FDP_SPARK_MASTER", "spark://spark-master:7077")
+    monkeypatch.setenv("FDP_GLUE_JOB_NAME", "fdp-dev-transform")
+    defaults = {name: dag.params[name] for name in dag.params}
+    settings = settings_for(defaults)
+    assert (settings.engine, settings.spark_master) == ("spark", "spark://spark-master:7077")
+    assert not defaults["glue_job_name"]
+    assert settings.glue_job_name == "fdp-dev-transform"
+    assert settings_for(defaults | {"engine": "polars"}).engine == "polars"

@@ -660,7 +660,7 @@ def test_key_from_secrets_manager_moto_local_standin(
 
 
 def test_cli_ingest_to_s3_moto_local_standin(
-    vendor: VendorServer, aws_env: str, monkeypatch: pytest.MonkeyPatch
+    vendor: VendorServer, aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import boto3
 
@@ -672,6 +672,7 @@ def test_cli_ingest_to_s3_moto_local_standin(
         "FDP_AWS_REGION": "us-east-1",
         "FDP_ALPHAVANTAGE_API_KEY": KEY,
         "FDP_ALPHAVANTAGE_BASE_URL": vendor.url,
+        "FDP_WAREHOUSE_URL": f"duckdb:///{tmp_path}/warehouse.duckdb",  # none in the bucket
     }.items():
         monkeypatch.setenv(name, value)
 

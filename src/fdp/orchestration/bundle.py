@@ -7,7 +7,7 @@ Layout of ``dist/mwaa/``::
                                       /usr/local/airflow/plugins/)
     plugins/                          the same files, unzipped (for a plain Airflow)
     requirements.txt                  fdp pinned to that wheel, with the extras MWAA needs
-    startup.sh                        MWAA's startup script (Java for the spark engine)
+    startup.sh                        MWAA's startup script (fdp.* options -> FDP_* settings)
     pools.json                        the API pool, for ``airflow pools import``
 """
 
@@ -43,11 +43,7 @@ set -eu
 for name in $(env | sed -n 's/^AIRFLOW__FDP__\([A-Z0-9_]*\)=.*/\1/p'); do
     eval "export FDP_${name}=\"\${AIRFLOW__FDP__${name}}\""
 done
-export FDP_ENGINE="${FDP_ENGINE:-polars}"
-# The spark engine runs a local Spark inside the worker, which needs a JVM.
-if [ "$FDP_ENGINE" = "spark" ] && [ "${MWAA_AIRFLOW_COMPONENT:-worker}" = "worker" ]; then
-    command -v java >/dev/null 2>&1 || sudo yum -y -q install java-17-amazon-corretto-headless
-fi
+# No JVM here: the workers transform with Polars, and engine=glue runs Spark on AWS Glue.
 """
 _PIP_WHEEL = (sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation")
 _PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE")

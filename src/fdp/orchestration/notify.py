@@ -1,26 +1,32 @@
 """Failure and success notices: logged always, posted to a Slack webhook when configured.
 
-The webhook URL comes from ``FDP_SLACK_WEBHOOK_URL`` and is never logged (it is a secret).
+The webhook URL is the ``slack_webhook_url`` setting (``FDP_SLACK_WEBHOOK_URL``), a secret
+never logged.
 A notice that cannot be delivered is logged and dropped: a callback must not fail a run.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-SLACK_WEBHOOK_ENV = "FDP_SLACK_WEBHOOK_URL"
+from fdp.config import Settings
 
 log = logging.getLogger(__name__)
 
 
 def post_slack(text: str, url: str | None = None, timeout_s: float = 10.0) -> bool:
-    """Post ``text`` to the webhook (``url`` or the env's); True when Slack accepted it."""
-    url = url or os.environ.get(SLACK_WEBHOOK_ENV)
+    """Post ``text`` to the webhook (``url`` or the setting's); True when Slack accepted it."""
+    if not url:
+        try:
+            webhook = Settings().slack_webhook_url
+        except ValueError as exc:  # bad settings fail the tasks themselves, not the notice
+            log.warning("Slack notice not sent: %s", exc)
+            return False
+        url = webhook.get_secret_value() if webhook else None
     if not url:
         return False
     try:

@@ -32,12 +32,16 @@ def dag_params() -> dict[str, Any]:
         from airflow.models.param import Param  # type: ignore[no-redef]
     return {
         "source": Param("alpha_vantage", enum=list(SOURCES), description="market data source"),
-        "engine": Param("polars", enum=list(ENGINES), description="transform engine"),
+        "engine": Param("", enum=["", *ENGINES], description="transform engine; empty: FDP_ENGINE"),
         "warehouse": Param(
-            "", type="string", description="warehouse URL; empty: FDP_WAREHOUSE_URL"
+            "",
+            type="string",
+            description="warehouse URL; empty: FDP_WAREHOUSE_URL or FDP_WAREHOUSE_SECRET_ARN",
         ),
         "symbols": Param("", type="string", description="comma-separated; empty: FDP_SYMBOLS"),
-        "glue_job_name": Param("fdp-transform", type="string", description="engine=glue job"),
+        "glue_job_name": Param(
+            "", type="string", description="engine=glue job; empty: FDP_GLUE_JOB_NAME"
+        ),
     }
 
 
@@ -72,7 +76,7 @@ def _stage(stage: Stage, settings: Settings, day: dt.date, params: Mapping[str, 
         symbols = [s.strip() for s in str(params.get("symbols") or "").split(",") if s.strip()]
         return pipeline.ingest(settings, day, source=source, symbols=symbols or None)
     if stage == "transform" and params.get("engine") == "glue":
-        job = str(params["glue_job_name"])
+        job = str(params.get("glue_job_name") or settings.glue_job_name)
         return pipeline.transform_on_glue(settings, day, source=source, job_name=job)
     if stage in ("validate", "transform"):
         return pipeline.TASKS[stage](settings, day, source=source)

@@ -27,11 +27,11 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
+from fdp.aws_secrets import read_secret
 from fdp.config import Settings
 from fdp.errors import (
     ConfigError,
     DataError,
-    MissingDependencyError,
     TransientError,
 )
 from fdp.records import TICKER_RE
@@ -81,30 +81,7 @@ def resolve_api_key(settings: Settings) -> SecretStr:
 
 def _key_from_secrets_manager(settings: Settings, name: str) -> SecretStr:
     """Read the key from a plain-text secret or a JSON one with an ``api_key`` field."""
-    try:
-        import boto3
-        from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
-    except ImportError:
-        raise MissingDependencyError("boto3", "aws") from None
-    try:
-        client = boto3.client(
-            "secretsmanager",
-            endpoint_url=settings.secrets_endpoint_url,
-            region_name=settings.aws_region,
-        )
-        text = client.get_secret_value(SecretId=name).get("SecretString") or ""
-    except NoRegionError:
-        raise ConfigError(f"reading secret {name!r}: set FDP_AWS_REGION") from None
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-        if code in ("ThrottlingException", "InternalServiceError"):
-            raise TransientError(f"Secrets Manager {code} reading secret {name!r}") from None
-        raise ConfigError(f"cannot read secret {name!r} from Secrets Manager: {code}") from None
-    except BotoCoreError as exc:
-        raise TransientError(
-            f"Secrets Manager unreachable reading secret {name!r}: {type(exc).__name__}"
-        ) from None
-    key = text.strip()
+    key = read_secret(settings, name)
     if key.startswith("{"):
         try:
             doc = json.loads(key)

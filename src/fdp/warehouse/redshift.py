@@ -6,7 +6,9 @@ statements of ``sql``). The Data API's session reuse keeps one connection, so th
 table and the transaction live across calls exactly as on PostgreSQL.
 
 URL: ``redshift://[db_user@]<cluster-or-workgroup>/<database>?iam_role=ARN&staging=s3://b/p``
-with optional ``region=``, ``serverless=true`` (a workgroup) and ``secret_arn=``.
+with optional ``region=``, ``serverless=true`` (a workgroup) and ``secret_arn=``;
+``iam_role=default`` is the namespace's default role. ``fdp.warehouse.deployment`` builds this
+URL from the deployment's secret and workgroup.
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ _IAM_ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/\-]{
 
 def copy_statement(s3_uri: str, iam_role: str) -> str:
     """COPY of one staged Parquet object. The URI and role are configuration, not data, and
-    are checked against strict patterns because COPY takes no parameters."""
+    are checked against strict patterns because COPY takes no parameters; ``default`` is the
+    namespace's default IAM role."""
     if not _S3_URI.match(s3_uri):
         raise ConfigError(f"Redshift staging location is not a plain s3:// URI: {s3_uri!r}")
-    if not _IAM_ROLE.match(iam_role):
-        raise ConfigError(f"Redshift iam_role is not an IAM role ARN: {iam_role!r}")
+    if iam_role == "default":
+        role = "default"
+    elif _IAM_ROLE.match(iam_role):
+        role = f"'{iam_role}'"
+    else:
+        raise ConfigError(f"Redshift iam_role is not an IAM role ARN or default: {iam_role!r}")
     cols = ", ".join(EnrichedStockRecord.names())
-    return f"COPY {STAGE} ({cols}) FROM '{s3_uri}' IAM_ROLE '{iam_role}' FORMAT AS PARQUET"
+    return f"COPY {STAGE} ({cols}) FROM '{s3_uri}' IAM_ROLE {role} FORMAT AS PARQUET"
 
 
 @dataclass(frozen=True, slots=True)
