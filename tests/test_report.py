@@ -311,3 +311,30 @@ def test_reports_between_lists_the_batches_in_range_and_skips_strays(settings: S
         (days[2], "alpha_vantage"),
         (days[2], "simulator"),
     ]
+
+
+def test_a_report_on_moto_s3_lists_its_batches_and_writes_every_page(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an object store (moto, a LOCAL STAND-IN for S3): the batches come from one listing,
+    the pages and the one library copy land under the report's prefix."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=aws_env, region_name="us-east-1")
+    s3.create_bucket(Bucket="charts")
+    monkeypatch.setenv("FDP_S3_ENDPOINT_URL", aws_env)
+    remote = Settings(data_dir="s3://charts/data", s3_endpoint_url=aws_env)
+    write_reports(remote, validation([("AAA", str(START))]))
+    batches = reports_between(remote, START, START + dt.timedelta(days=60))
+    report = write_report(
+        remote.path("reports", "r"), curated({"AAA": 30, "BBB": 30}), batches, "s3", remote
+    )
+    assert report.index_url == "s3://charts/data/reports/r/index.html"
+    keys = {
+        o["Key"] for o in s3.list_objects_v2(Bucket="charts", Prefix="data/reports/r/")["Contents"]
+    }
+    assert keys == {
+        f"data/reports/r/{p}" for p in ("index.html", "symbols/AAA.html", "symbols/BBB.html")
+    } | {f"data/reports/r/assets/{a}" for a in ASSETS}
+    index = s3.get_object(Bucket="charts", Key="data/reports/r/index.html")["Body"].read().decode()
+    assert "high_ge_low" in index

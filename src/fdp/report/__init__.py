@@ -68,7 +68,10 @@ def build_report(
     from fdp.quality.report import reports_between
 
     check_range(start, end)
-    rows = lake.scan(settings).filter(pl.col("trade_date").is_between(start, end))
+    rows = lake.scan(settings).filter(
+        pl.col("year").is_between(start.year, end.year),  # reads only those years' partitions
+        pl.col("trade_date").is_between(start, end),
+    )
     if symbols is not None:
         rows = rows.filter(pl.col("symbol").is_in(list(symbols)))
     curated = rows.collect()

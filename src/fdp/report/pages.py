@@ -124,7 +124,8 @@ def symbol_page(
         + f"{nav}</nav><h1>{_e(s.symbol)}</h1>"
         f"<p class='meta'>{s.first} to {s.last}, {s.rows:,} sessions; last close "
         f"{_num(s.last_close)}, change {_num(s.change_pct)} %. Prices and volume split-adjusted; "
-        "scroll or drag to zoom and pan, double-click a price scale to reset it.</p>"
+        "the last 130 sessions first: scroll or drag to zoom and pan, double-click a price scale "
+        "to reset it.</p>"
         '<div id="legend"></div><div id="chart"></div>'
         "<noscript>The chart needs JavaScript (it loads no network resource).</noscript>"
         f'<script type="application/json" id="fdp-data">{chart_json}</script>'

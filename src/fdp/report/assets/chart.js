@@ -74,7 +74,13 @@
     series.setData(points(line.values));
   });
   chart.panes().forEach(function (pane, k) { pane.setStretchFactor(k === 0 ? 3 : 1); });
-  chart.timeScale().fitContent();
+  // Candles stay readable: the last VISIBLE bars at first, the rest a scroll or zoom away.
+  var VISIBLE = 130;
+  if (time.length > VISIBLE) {
+    chart.timeScale().setVisibleLogicalRange({ from: time.length - VISIBLE, to: time.length + 1 });
+  } else {
+    chart.timeScale().fitContent();
+  }
 
   // The legend: one span per series, filled with the values at the crosshair (the last bar
   // when the mouse is away).
