@@ -284,6 +284,11 @@ def test_an_index_of_500_symbols_links_one_small_page_each_and_one_library(
         assert len(body) < 20_000, page.name
         assert marker not in body, page.name
     assert 'class="n fail">1<' in index, "S007's quality flag is not on the index"
+    shown = parse(dom(target / "index.html", tmp_path / "profile"))
+    assert ("body", {"data-filter": "ready"}) in shown.tags, "the index's script did not run"
+    rows = [a for t, a in shown.tags if t == "tr" and "data-symbol" in a]
+    assert len(rows) == 500
+    assert not [a for a in rows if "hidden" in a]
 
 
 def test_the_vendored_library_is_the_one_its_notice_names() -> None:

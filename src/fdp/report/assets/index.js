@@ -9,4 +9,5 @@
       row.hidden = wanted !== "" && row.getAttribute("data-symbol").toUpperCase().indexOf(wanted) < 0;
     });
   });
+  document.body.setAttribute("data-filter", "ready");
 })();
