@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -11,25 +9,13 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from browser import screenshot
 from fdp.cli import main
 from fdp.config import Settings
 from fdp.demo import demo_window
 from fdp.sources.symbols import preset
-from needs import unavailable
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
 
 
 def _warehouse_rows(settings: Settings) -> pl.DataFrame:
@@ -82,42 +68,73 @@ def test_demo_twice_gives_the_same_warehouse_rows(demo_run: tuple[Settings, list
 
 
 @pytest.mark.chromium
-def test_demo_report_renders_its_charts_in_a_real_browser(
+def test_demo_report_draws_candles_in_a_real_browser(
     demo_run: tuple[Settings, list[str]], tmp_path: Path
 ) -> None:
-    """Chromium draws the page; the screenshot must hold the price and moving-average lines."""
+    """Chromium draws a symbol's page: the plot area must hold up and down candle bodies in
+    their own colours (the volume bars are paler blends, the price scale is cut off), the
+    moving-average lines and both colours of volume bars."""
     from PIL import Image
 
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        unavailable("no chromium on the PATH (apt-get install chromium)")
     settings, _ = demo_run
-    report = Path(settings.path("reports", "demo", "index.html"))
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            str(browser),
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1000,2400",
-            f"--screenshot={shot}",
-            report.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    image = Image.open(shot).convert("RGB")
-    colors = image.getcolors(maxcolors=1_000_000) or []
-    counts = {rgb: n for n, rgb in colors}
+    page = Path(settings.path("reports", "demo", "symbols", "AAPL.html"))
+    image = Image.open(screenshot(page, tmp_path / "aapl.png", (1200, 1000))).convert("RGB")
+    plot = image.crop((0, 0, image.width - 120, image.height))
+    counts = {rgb: n for n, rgb in plot.getcolors(maxcolors=1_000_000) or []}
 
-    def near(target: tuple[int, int, int]) -> int:
+    def near(target: tuple[int, int, int], tolerance: int = 12) -> int:
         return sum(
             n
             for rgb, n in counts.items()
-            if all(abs(a - b) <= 40 for a, b in zip(rgb, target, strict=True))
+            if all(abs(a - b) <= tolerance for a, b in zip(rgb, target, strict=True))
         )
 
-    assert near((0x09, 0x69, 0xDA)) > 300, "the SMA-20 line (blue) was not drawn"
-    assert near((0x82, 0x50, 0xDF)) > 100, "the SMA-50 line (purple) was not drawn"
-    assert near((0x57, 0x60, 0x6A)) > 2000, "the volume bars were not drawn"
+    assert near((0x26, 0xA6, 0x9A)) > 1500, "no up (green) candle bodies"
+    assert near((0xEF, 0x53, 0x50)) > 1500, "no down (red) candle bodies"
+    assert near((0x29, 0x62, 0xFF), 40) > 200, "the SMA 5 line (blue) was not drawn"
+    assert near((0x82, 0x50, 0xDF), 40) > 200, "the SMA 20 line (purple) was not drawn"
+    assert near((157, 215, 210)) > 2000, "no up-day volume bars"
+    assert near((248, 178, 176)) > 2000, "no down-day volume bars"
+
+
+def test_report_command_writes_an_index_and_a_page_per_symbol(
+    demo_run: tuple[Settings, list[str]], tmp_path: Path
+) -> None:
+    settings, _ = demo_run
+    start, end = demo_window()
+    target = tmp_path / "charts"
+    args = ["report", "--symbols", "msft,AAPL", "--start", str(start), "--end", str(end)]
+    result = CliRunner().invoke(
+        main, [*args, "--output", str(target)], env={"FDP_DATA_DIR": settings.data_dir}
+    )
+    assert result.exit_code == 0, result.output
+    unwrapped = "".join(result.output.split())  # Rich wraps a long path at the terminal width
+    assert f"report:{target.joinpath('index.html').as_uri()}" in unwrapped
+    assert sorted(p.name for p in (target / "symbols").iterdir()) == ["AAPL.html", "MSFT.html"]
+    index = (target / "index.html").read_text()
+    assert index.index('href="symbols/AAPL.html"') < index.index('href="symbols/MSFT.html"')
+    assert "simulator" in index, "the batch's quality results are missing"
+    # without --output the report goes under the data directory
+    result = CliRunner().invoke(main, args, env={"FDP_DATA_DIR": settings.data_dir})
+    assert result.exit_code == 0, result.output
+    assert Path(settings.path("reports", "charts", f"{start}_{end}", "index.html")).is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--symbols", "AAPL,ZZZZ"], "no curated rows for ZZZZ"),
+        (["--start", "2030-01-01", "--end", "2030-01-31"], "no curated rows between"),
+        (["--start", "2024-03-01", "--end", "2024-02-01"], "after it ends"),
+        (["--symbols", "<b>"], "invalid ticker"),
+    ],
+)
+def test_report_command_refuses_unknown_symbols_and_empty_ranges(
+    demo_run: tuple[Settings, list[str]], args: list[str], message: str
+) -> None:
+    settings, _ = demo_run
+    start, end = demo_window()
+    given = ["--start", str(start), "--end", str(end), *args]
+    result = CliRunner().invoke(main, ["report", *given], env={"FDP_DATA_DIR": settings.data_dir})
+    assert result.exit_code == 2, result.output
+    assert message in result.output

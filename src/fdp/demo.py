@@ -18,7 +18,6 @@ from fdp import lake, pipeline
 from fdp.calendar import next_sessions
 from fdp.config import Settings
 from fdp.pipeline import TaskResult
-from fdp.storage import filesystem, put_bytes
 
 PRESET = "demo"
 
@@ -59,12 +58,16 @@ def run_demo(
 
 
 def write_report(settings: Settings, curated: pl.DataFrame, run_date: dt.date) -> str:
-    """Render the report page for ``curated`` with the batch's validation results."""
+    """Write the report of ``curated`` with the batch's validation results; return its index."""
     from fdp.quality.report import load_report
-    from fdp.report import render
+    from fdp.report import write_report as write
 
     validation = load_report(settings, "simulator", run_date)
-    page = render(curated, [validation] if validation else [], f"fdp demo: {run_date}")
-    fs, path = filesystem(settings.path("reports", "demo", "index.html"))
-    put_bytes(fs, path, page.encode())
-    return str(fs.unstrip_protocol(path))
+    report = write(
+        settings.path("reports", "demo"),
+        curated,
+        [validation] if validation else [],
+        f"fdp demo: {run_date}",
+        settings,
+    )
+    return report.index_url

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from fdp.cli import main
 from fdp.errors import ConfigError
 from fdp.orchestration.bundle import PLUGIN_SHIM, build_bundle
+from fdp.report import LIBRARY
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,6 +42,7 @@ def test_bundle_command_builds_the_mwaa_bundle(tmp_path: Path) -> None:
     assert "fdp/orchestration/timetable.py" in names
     assert "fdp/pipeline.py" in names
     assert "fdp/quality/stock_data_suite.json" in names
+    assert f"fdp/report/assets/{LIBRARY}" in names, "the report's chart library is not packaged"
 
     startup = out / "startup.sh"
     assert startup.stat().st_mode & 0o111

@@ -83,10 +83,11 @@ class ValidationReport:
         return out
 
 
+_ROOT = ("reports", "validation")
+
+
 def report_dir(settings: Settings, source: str, ingest_date: dt.date) -> str:
-    return settings.path(
-        "reports", "validation", f"source={source}", f"ingest_date={ingest_date.isoformat()}"
-    )
+    return settings.path(*_ROOT, f"source={source}", f"ingest_date={ingest_date.isoformat()}")
 
 
 def write_reports(settings: Settings, report: ValidationReport) -> tuple[str, str]:
@@ -131,6 +132,24 @@ def load_report(settings: Settings, source: str, ingest_date: dt.date) -> Valida
         html_url=raw.get("html_url"),
         fingerprint=raw.get("fingerprint", ""),
     )
+
+
+def reports_between(settings: Settings, start: dt.date, end: dt.date) -> list[ValidationReport]:
+    """The last report of every batch ingested in [start, end], by date then source: one
+    listing of the report tree (an object store answers one listing, not a probe per day).
+    A directory that is not a report's (no ``source=``/``ingest_date=`` pair) is not read."""
+    fs, root = filesystem(settings.path(*_ROOT))
+    batches = []
+    for path in fs.glob(f"{root}/source=*/ingest_date=*/validation.json"):
+        source, day = (part.split("=", 1)[1] for part in path.split("/")[-3:-1])
+        try:
+            ingest_date = dt.date.fromisoformat(day)
+        except ValueError:
+            continue
+        if start <= ingest_date <= end:
+            batches.append((ingest_date, source))
+    found = (load_report(settings, source, day) for day, source in sorted(batches))
+    return [r for r in found if r is not None]
 
 
 _RESULT_FIELDS = [f.name for f in fields(ExpectationResult)]
