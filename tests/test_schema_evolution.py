@@ -170,13 +170,29 @@ def _fdp(settings: Settings, env: dict[str, str], *args: str) -> subprocess.Comp
     )
 
 
+def _stochastic(settings: Settings) -> pl.DataFrame:
+    """The lake's stoch_k_14 beside the same formula in plain Polars (files read directly:
+    this process has not registered the indicator)."""
+    rows = pl.read_parquet(f"{settings.data_dir}/curated/stock_prices/**/*.parquet").sort(lake.KEY)
+    p, factor = pl.col("split_adjusted_close"), pl.col("close") / pl.col("split_adjusted_close")
+    low = (pl.col("low") / factor).rolling_min(14).over("symbol")
+    high = (pl.col("high") / factor).rolling_max(14).over("symbol")
+    return rows.select((100 * (p - low) / (high - low)).alias("want"), "stoch_k_14")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("declared_by", ["setting", "entry point"])
+@pytest.mark.parametrize(
+    ("declared_by", "engine"),
+    [
+        pytest.param("setting", "spark", marks=pytest.mark.spark),
+        pytest.param("entry point", "polars"),
+    ],
+)
 def test_a_user_indicator_is_added_to_an_existing_lake_and_backfilled(
-    tmp_path: Path, declared_by: str
+    tmp_path: Path, declared_by: str, engine: str
 ) -> None:
     settings = Settings(data_dir=str(tmp_path / "lake"))
-    build(settings, [DAYS[-1]])
+    build(settings, [DAYS[-2]])
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "my_indicators.py").write_text(textwrap.dedent(USER_MODULE))
@@ -190,22 +206,28 @@ def test_a_user_indicator_is_added_to_an_existing_lake_and_backfilled(
         (info / "entry_points.txt").write_text("[fdp.indicators]\nstoch = my_indicators\n")
     done = _fdp(settings, env, "backfill", "--indicators", "stoch_k_14")
     assert done.returncode == 0, done.stderr + done.stdout
-    # This process has not registered it: read the files themselves.
-    rows = pl.read_parquet(f"{settings.data_dir}/curated/stock_prices/**/*.parquet").sort(lake.KEY)
-    p, factor = pl.col("split_adjusted_close"), pl.col("close") / pl.col("split_adjusted_close")
-    low = (pl.col("low") / factor).rolling_min(14).over("symbol")
-    high = (pl.col("high") / factor).rolling_max(14).over("symbol")
-    want = rows.select((100 * (p - low) / (high - low)).alias("want"), "stoch_k_14")
+    want = _stochastic(settings)
     assert want["stoch_k_14"].null_count() == 2 * 13
     assert_frame_equal(
         want.select(pl.col("stoch_k_14").alias("want")), want.select("want"), rel_tol=1e-9
     )
-    # In the warehouse too, and kept up to date by the next run.
     query = _fdp(settings, env, "query", "SELECT count(stoch_k_14) AS n FROM fact_stock_prices")
     assert query.returncode == 0, query.stderr
     assert str(want["stoch_k_14"].count()) in query.stdout
     schema = json.loads(Path(settings.data_dir, "curated", lake.SCHEMA).read_text())
     assert "stoch_k_14" in schema["indicators"]
+    # The next daily run keeps it up to date, on either engine.
+    day = DAYS[-1]
+    land(settings, day, BARS.filter(pl.col("trade_date") == day))
+    args = ("transform", "--date", str(day), "--engine", engine, "--override-gate", "test")
+    daily = _fdp(settings, env, *args)
+    assert daily.returncode == 0, daily.stderr + daily.stdout
+    want = _stochastic(settings)
+    assert want.height == BARS.height
+    assert want["stoch_k_14"].null_count() == 2 * 13
+    assert_frame_equal(
+        want.select(pl.col("stoch_k_14").alias("want")), want.select("want"), rel_tol=1e-9
+    )
     # Without the module the lake still reads, but no run may write it (and drop the column).
     plain = _fdp(settings, {}, "query", "SELECT count(*) FROM fact_stock_prices")
     assert plain.returncode == 0, plain.stderr
