@@ -16,6 +16,7 @@ from fdp.calendar import sessions
 from fdp.config import Settings
 from fdp.data import ReadError, read
 from fdp.transform import transform
+from fdp.warehouse.loader import load_run
 
 DAYS = sessions(dt.date(2024, 1, 2), dt.date(2024, 5, 31))
 SYMBOLS = ["AAA", "BBB", "CCC"]
@@ -129,3 +130,18 @@ def test_the_history_holds_only_replaced_rows_and_a_rerun_adds_none(settings: Se
         transform(settings, day, gate=unvalidated(settings, day))
     assert {p: Path(history.partition_url(settings, p)).read_bytes() for p in files} == files
     assert history.partitions(settings) == sorted(files)
+
+
+def test_the_warehouse_answers_as_of_like_the_lake(settings: Settings) -> None:
+    batches = _batches()
+    _run(settings, batches)
+    for day in sorted(batches):
+        load_run(settings, day)
+    load_run(settings, DAYS[FIRST + 4])  # a re-run of a load adds no version twice
+    for day in sorted(batches):
+        got = read(columns=VALUES, as_of=day, source="warehouse", settings=settings)
+        assert_frame_equal(got, read(columns=VALUES, as_of=day, settings=settings))
+    assert_frame_equal(
+        read(columns=VALUES, source="warehouse", settings=settings),
+        read(columns=VALUES, settings=settings),
+    )

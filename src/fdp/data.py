@@ -3,7 +3,7 @@
 Reads go straight to the lake's Parquet files (no engine, no server): only the month
 partitions that overlap the date range are opened, and inside them only the row groups whose
 symbol and date statistics can match (files are sorted by symbol, then date). The warehouse
-is the other source, for a user who has only its URL.
+(its fact and history tables, loaded from the lake) is the other source.
 
 Point in time (``as_of``): the lake as it stood once every raw batch with ``ingest_date`` <= D
 had been transformed, and none after. The current rows and the version history
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args, overload
 
 import polars as pl
 
@@ -40,6 +40,48 @@ _HIVE = {"year": pl.Int32, "month": pl.Int32}
 
 class ReadError(ConfigError):
     """A read asked for something the data does not hold (a symbol, a column, a range)."""
+
+
+@overload
+def read(
+    symbols: str | Sequence[str] | None = ...,
+    start: dt.date | str | None = ...,
+    end: dt.date | str | None = ...,
+    columns: Sequence[str] | None = ...,
+    *,
+    as_of: dt.date | str | None = ...,
+    source: Source = ...,
+    output: Literal["polars"] = ...,
+    settings: Settings | None = ...,
+) -> pl.DataFrame: ...
+
+
+@overload
+def read(
+    symbols: str | Sequence[str] | None = ...,
+    start: dt.date | str | None = ...,
+    end: dt.date | str | None = ...,
+    columns: Sequence[str] | None = ...,
+    *,
+    as_of: dt.date | str | None = ...,
+    source: Source = ...,
+    output: Literal["pandas"],
+    settings: Settings | None = ...,
+) -> pd.DataFrame: ...
+
+
+@overload
+def read(
+    symbols: str | Sequence[str] | None = ...,
+    start: dt.date | str | None = ...,
+    end: dt.date | str | None = ...,
+    columns: Sequence[str] | None = ...,
+    *,
+    as_of: dt.date | str | None = ...,
+    source: Source = ...,
+    output: Literal["arrow"],
+    settings: Settings | None = ...,
+) -> pa.Table: ...
 
 
 def read(
@@ -220,31 +262,23 @@ def _from_warehouse(
     names: list[str],
     as_of: dt.date | None,
 ) -> pl.DataFrame:
-    """The same read from the warehouse's fact table (the lake's rows, loaded)."""
-    if as_of is not None:
-        raise ReadError(
-            "as_of reads come from the lake: the warehouse holds the current rows only",
-            field="as_of",
-            hint="drop source='warehouse' (the lake is the default)",
-        )
+    """The same read from the warehouse: its fact table, and its history table for ``as_of``
+    (both loaded from the lake, run by run)."""
+    from fdp.warehouse import sql
     from fdp.warehouse.connect import connect
-    from fdp.warehouse.sql import FACT
+    from fdp.warehouse.migrations import migrate
 
     warehouse = connect(settings.warehouse_url, settings)
-    where, params = ["1 = 1"], []
-    if symbols is not None:
-        where.append(f"symbol IN ({', '.join('?' for _ in symbols)})")
-        params += symbols
-    if start is not None:
-        where.append("trade_date >= ?")
-        params.append(start)
-    if end is not None:
-        where.append("trade_date <= ?")
-        params.append(end)
-    statement = warehouse.dialect.params(
-        f"SELECT {', '.join(names)} FROM {FACT} WHERE {' AND '.join(where)}"
-        " ORDER BY symbol, trade_date"
-    )
+    migrate(warehouse)
+    params: list[object] = [*(symbols or []), *(d for d in (start, end) if d is not None)]
+    shape = (len(symbols or []), start is not None, end is not None)
+    if as_of is None:
+        statement = sql.select_rows(warehouse.dialect, names, sql.rows_filter(*shape, "f"))
+    else:
+        statement = sql.select_rows_as_of(
+            warehouse.dialect, names, sql.rows_filter(*shape, "h"), sql.rows_filter(*shape, "f")
+        )
+        params = [*params, as_of, as_of, *params, as_of, as_of]
     full = EnrichedStockRecord.polars_schema()
     schema = pl.Schema({n: full[n] for n in names})
     return warehouse.run(lambda session: session.frame(statement, schema, params))

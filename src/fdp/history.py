@@ -137,9 +137,17 @@ def schema() -> pl.Schema:
 
 
 def versions_replaced_on(settings: Settings, run_date: dt.date) -> pl.DataFrame:
-    """Every version the run of ``run_date`` replaced (what a warehouse load adds)."""
+    """Every version the run of ``run_date`` replaced, as ``EnrichedStockRecord`` columns and
+    ``valid_to`` (what a warehouse load adds)."""
+    names = [*EnrichedStockRecord.names(), VALID_TO]
     frames = [
-        read_partition(settings, p).filter(pl.col(VALID_TO) == run_date)
-        for p in partitions(settings)
+        read_partition(settings, (year, month))
+        .filter(pl.col(VALID_TO) == run_date)
+        .with_columns(pl.lit(year, pl.Int32).alias("year"), pl.lit(month, pl.Int32).alias("month"))
+        .select(names)
+        for year, month in partitions(settings)
     ]
-    return pl.concat(frames) if frames else pl.DataFrame(schema=schema())
+    if frames:
+        return pl.concat(frames)
+    full = EnrichedStockRecord.polars_schema()
+    return pl.DataFrame(schema={**full, VALID_TO: pl.Date()})

@@ -117,9 +117,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from fdp.cli import query, sources, stages, tools
+    from fdp.cli import data, query, sources, stages, tools
 
-    for module in (sources, stages, query, tools):
+    for module in (sources, stages, query, data, tools):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -43,6 +43,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "pipeline_runs.details",
         lambda d: [sql.add_column(sql.PIPELINE_RUNS, "details", d.text)],
     ),
+    Migration(
+        6,
+        "fact_stock_prices_history",
+        lambda d: [sql.create_history(), sql.add_history_valid_to()],
+    ),
 )
 
 
