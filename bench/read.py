@@ -113,7 +113,11 @@ def _build(
 ) -> None:
     """The seven-year backfill, then a batch per session of the last year with restatements."""
     land_simulated(
-        settings, start=backfill[0], end=backfill[-1], ingest_date=backfill[-1], symbols=symbols,
+        settings,
+        start=backfill[0],
+        end=backfill[-1],
+        ingest_date=backfill[-1],
+        symbols=symbols,
         fmt="parquet",
     )
     with measure("read", "build: backfill", len(symbols) * len(backfill), out):
@@ -122,7 +126,9 @@ def _build(
     rng = np.random.default_rng(17)
     per_day = round(restated * len(symbols))
     zone = RawZone(settings)
-    with measure("read", "build: daily runs with restatements", len(symbols) * len(daily), out) as x:
+    with measure(
+        "read", "build: daily runs with restatements", len(symbols) * len(daily), out
+    ) as x:
         runs = []
         for day in daily:
             today = bars.filter(pl.col("trade_date") == day)

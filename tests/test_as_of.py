@@ -121,7 +121,10 @@ def test_as_of_shows_the_old_value_before_the_correction_and_the_new_one_after(
 def test_the_history_holds_only_replaced_rows_and_a_rerun_adds_none(settings: Settings) -> None:
     batches = _batches()
     _run(settings, batches)
-    files = {p: Path(history.partition_url(settings, p)).read_bytes() for p in history.partitions(settings)}
+    files = {
+        p: Path(history.partition_url(settings, p)).read_bytes()
+        for p in history.partitions(settings)
+    }
     held = pl.concat([history.read_partition(settings, p) for p in files])
     lake_rows = sum(lake.read_partition(settings, p).height for p in lake.partitions(settings))
     assert 0 < held.height < lake_rows

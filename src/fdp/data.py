@@ -248,10 +248,7 @@ def _point_in_time(
         .unique(subset=lake.KEY, keep="first", maintain_order=True)
     )
     valid_now = current.join(versions.lazy().select(lake.KEY), on=lake.KEY, how="anti")
-    return (
-        pl.concat([valid_now.select(names).collect(), chosen.select(names)])
-        .sort(lake.KEY)
-    )
+    return pl.concat([valid_now.select(names).collect(), chosen.select(names)]).sort(lake.KEY)
 
 
 def _from_warehouse(

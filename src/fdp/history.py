@@ -86,9 +86,11 @@ def record(settings: Settings, run: lake.StagedRun) -> int:
     def one(partition: lake.Partition) -> int:
         new = lake.read_staged(settings, run.partitions[partition])
         old = lake.read_partition(settings, partition).select(lake.file_columns())
-        return _append(settings, partition, replaced(old, new).with_columns(
-            pl.lit(run.run_date).alias(VALID_TO)
-        ))
+        return _append(
+            settings,
+            partition,
+            replaced(old, new).with_columns(pl.lit(run.run_date).alias(VALID_TO)),
+        )
 
     with ThreadPoolExecutor(max_workers=lake.WRITERS) as pool:
         return sum(pool.map(one, touched))

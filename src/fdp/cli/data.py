@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from fdp.cli import output
 from fdp.cli.main import DATE, settings
+
+if TYPE_CHECKING:
+    from fdp.data import Source
 
 BAR = ("open", "high", "low", "close", "volume")
 """The bar columns shown by default, before the indicators (``fdp.indicators``)."""
@@ -21,8 +25,15 @@ BAR = ("open", "high", "low", "close", "volume")
     "--columns",
     help="comma-separated columns or indicator names (default: the bar and every indicator)",
 )
-@click.option("--as-of", "as_of", type=DATE, help="as published once batches up to this ingest date ran")
-@click.option("--source", type=click.Choice(["lake", "warehouse"]), default="lake", show_default=True)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=DATE,
+    help="as published after the batches up to this ingest date",
+)
+@click.option(
+    "--source", type=click.Choice(["lake", "warehouse"]), default="lake", show_default=True
+)
 @click.option("--limit", default=30, show_default=True, help="rows to print (the latest)")
 def show(
     symbol: str,
@@ -50,7 +61,7 @@ def show(
         end,
         asked,
         as_of=as_of,
-        source="warehouse" if source == "warehouse" else "lake",
+        source=cast("Source", source),
         settings=settings(),
     )
     shown = rows.drop("symbol").tail(limit)
@@ -58,13 +69,15 @@ def show(
     cells = shown.with_columns(
         pl.col(floats).map_elements(lambda v: f"{v:,.4f}", return_dtype=pl.String)
     ).iter_rows()
-    title = f"{symbol.upper()} {rows['trade_date'].min()} to {rows['trade_date'].max()}"
+    title = f"{symbol.upper()} {rows.item(0, 'trade_date')} to {rows.item(-1, 'trade_date')}"
     if as_of is not None:
         title += f", as of ingest date {as_of}"
     numbers = [n for n, t in shown.schema.items() if t.is_numeric()]
     output.say(output.table(title, shown.columns, cells, numbers))
     if shown.height < rows.height:
-        output.say(f"last {shown.height:,} of {rows.height:,} rows shown (raise --limit to see more)")
+        output.say(
+            f"last {shown.height:,} of {rows.height:,} rows shown (raise --limit to see more)"
+        )
 
 
 COMMANDS = (show,)
