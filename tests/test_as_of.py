@@ -148,3 +148,41 @@ def test_the_warehouse_answers_as_of_like_the_lake(settings: Settings) -> None:
         read(columns=VALUES, source="warehouse", settings=settings),
         read(columns=VALUES, settings=settings),
     )
+
+
+def test_a_run_killed_after_keeping_versions_keeps_each_once_on_its_rerun(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The versions are kept before the partitions are swapped in: a run that dies between the
+    two leaves them kept and the lake unchanged; its re-run keeps nothing twice."""
+    batches = _batches()
+    restated = DAYS[FIRST + 1]
+    _run(settings, {d: b for d, b in batches.items() if d < restated})
+    land(settings, restated, batches[restated].sort("symbol", "trade_date"))
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("killed between keeping versions and publishing")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(lake, "publish", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            transform(settings, restated, gate=unvalidated(settings, restated))
+    kept = pl.concat([history.read_partition(settings, p) for p in history.partitions(settings)])
+    assert kept.height > 0
+    assert (
+        read("AAA", columns=VALUES, as_of=restated, settings=settings)["ingest_date"].max()
+        < restated
+    )
+    transform(settings, restated, gate=unvalidated(settings, restated))
+    again = pl.concat([history.read_partition(settings, p) for p in history.partitions(settings)])
+    assert_frame_equal(again, kept)
+    _run(settings, {d: b for d, b in batches.items() if d > restated})
+    fresh = Settings(data_dir=str(Path(settings.data_dir).parent / "fresh"))
+    _run(fresh, {d: b for d, b in batches.items() if d <= restated})
+    assert_frame_equal(
+        read(columns=VALUES, as_of=restated, settings=settings),
+        read(columns=VALUES, settings=fresh),
+        check_exact=False,
+        rel_tol=1e-9,
+        abs_tol=0,
+    )
