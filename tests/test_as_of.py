@@ -169,10 +169,8 @@ def test_a_run_killed_after_keeping_versions_keeps_each_once_on_its_rerun(
             transform(settings, restated, gate=unvalidated(settings, restated))
     kept = pl.concat([history.read_partition(settings, p) for p in history.partitions(settings)])
     assert kept.height > 0
-    assert (
-        read("AAA", columns=VALUES, as_of=restated, settings=settings)["ingest_date"].max()
-        < restated
-    )
+    unchanged = read("AAA", columns=["ingest_date"], settings=settings)
+    assert unchanged["ingest_date"].max() < restated
     transform(settings, restated, gate=unvalidated(settings, restated))
     again = pl.concat([history.read_partition(settings, p) for p in history.partitions(settings)])
     assert_frame_equal(again, kept)
