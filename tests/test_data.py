@@ -141,3 +141,24 @@ def test_fdp_show_errors_exit_2_and_print_input_as_text(curated: Settings) -> No
     column = CliRunner().invoke(main, ["show", "AAA", "--columns", "close,[bold]x"])
     assert column.exit_code == 2
     assert "'[bold]x'" in column.output
+
+
+def test_a_lake_on_an_object_store_reads_the_same(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On S3 (moto's server: a LOCAL STAND-IN for AWS) through the lake's own endpoint setting."""
+    import boto3
+
+    boto3.client("s3", endpoint_url=aws_env, region_name="us-east-1").create_bucket(Bucket="fdp")
+    monkeypatch.setenv("FDP_S3_ENDPOINT_URL", aws_env)
+    remote = Settings(data_dir="s3://fdp/data", s3_endpoint_url=aws_env)
+    local = Settings(data_dir=str(tmp_path / "local"))
+    for where in (remote, local):
+        land(where, DAYS[-1], random_bars(SYMBOLS, DAYS, seed=3))
+        transform(where, DAYS[-1], gate=unvalidated(where, DAYS[-1]))
+    values = [c for c in EnrichedStockRecord.names() if c != "processing_timestamp"]
+    for asked in ({"symbols": "BBB"}, {"start": DAYS[30], "end": DAYS[40], "as_of": DAYS[-1]}):
+        assert_frame_equal(
+            read(columns=values, settings=remote, **asked),  # type: ignore[call-overload]
+            read(columns=values, settings=local, **asked),  # type: ignore[call-overload]
+        )

@@ -21,11 +21,13 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, get_args, overload
 
 import polars as pl
+from fsspec import AbstractFileSystem
 
 from fdp import history, lake
 from fdp.config import Settings
 from fdp.errors import ConfigError
 from fdp.records import TICKER_RE, EnrichedStockRecord
+from fdp.storage import filesystem, is_local
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -195,13 +197,31 @@ def _months(
     return [p for p in have if low <= p <= high]
 
 
-def _scan(urls: list[str], columns: list[str], filters: list[pl.Expr]) -> pl.LazyFrame:
-    """The rows of the files ``urls`` (hive ``year``/``month`` from their paths) that pass
-    ``filters``, as ``columns``: Polars prunes row groups by their statistics."""
-    frame = pl.scan_parquet(urls, hive_partitioning=True, hive_schema=_HIVE)
+def _scan(
+    settings: Settings, urls: list[str], columns: list[str], filters: list[pl.Expr]
+) -> pl.LazyFrame:
+    """The rows of the month files ``urls`` (hive ``year``/``month`` from their paths) that
+    pass ``filters``, as ``columns``. On a local disk Polars prunes row groups by their
+    statistics; on an object store each file is read through the lake's filesystem (its
+    endpoint and region settings)."""
+    fs, _ = filesystem(urls[0], settings)
+    if is_local(fs):
+        frame = pl.scan_parquet(urls, hive_partitioning=True, hive_schema=_HIVE)
+    else:
+        frame = pl.concat([_remote_month(fs, url) for url in urls], how="diagonal").lazy()
     for condition in filters:
         frame = frame.filter(condition)
     return frame.select(columns)
+
+
+def _remote_month(fs: AbstractFileSystem, url: str) -> pl.DataFrame:
+    _, path = url.split("://", 1)
+    year, month = (int(part.split("=", 1)[1]) for part in path.split("/")[-3:-1])
+    with fs.open(path, "rb") as handle:
+        rows = pl.read_parquet(handle)
+    return rows.with_columns(
+        pl.lit(year, pl.Int32).alias("year"), pl.lit(month, pl.Int32).alias("month")
+    )
 
 
 def _from_lake(
@@ -220,7 +240,7 @@ def _from_lake(
     filters = _filters(symbols, start, end)
     urls = [lake.partition_url(settings, p) for p in months]
     if as_of is None:
-        return _scan(urls, names, filters).sort(lake.KEY).collect()
+        return _scan(settings, urls, names, filters).sort(lake.KEY).collect()
     return _point_in_time(settings, urls, months, names, filters, as_of)
 
 
@@ -235,13 +255,13 @@ def _point_in_time(
     """The rows valid as of ingest date ``as_of`` (see the module docstring)."""
     known = pl.col("ingest_date") <= as_of
     needed = list(dict.fromkeys([*names, "ingest_date"]))
-    current = _scan(urls, needed, filters).filter(known)
+    current = _scan(settings, urls, needed, filters).filter(known)
     kept = set(history.partitions(settings))
     older = [history.partition_url(settings, p) for p in months if p in kept]
     if not older:
         return current.select(names).sort(lake.KEY).collect()
     later = pl.col(history.VALID_TO) > as_of
-    versions = _scan(older, [*needed, history.VALID_TO], filters).filter(later).collect()
+    versions = _scan(settings, older, [*needed, history.VALID_TO], filters).filter(later).collect()
     chosen = (
         versions.filter(known)
         .sort(history.VERSION_KEY)
@@ -319,7 +339,7 @@ def _coverage(settings: Settings, symbols: list[str]) -> dict[str, tuple[dt.date
         return {}
     urls = [lake.partition_url(settings, p) for p in months]
     spans = (
-        _scan(urls, ["symbol", "trade_date"], _filters(symbols, None, None))
+        _scan(settings, urls, ["symbol", "trade_date"], _filters(symbols, None, None))
         .group_by("symbol")
         .agg(pl.col("trade_date").min().alias("first"), pl.col("trade_date").max().alias("last"))
         .collect()

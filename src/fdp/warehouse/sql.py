@@ -518,7 +518,7 @@ def create_history() -> str:
     """The history table: the fact table's columns as they are (so it starts in step with
     whatever migrations made them) and ``valid_to``. A later migration that adds a fact column
     adds it here too."""
-    return f"CREATE TABLE IF NOT EXISTS {HISTORY} AS SELECT * FROM {FACT} WHERE 1 = 0"
+    return f"CREATE TABLE {HISTORY} AS SELECT * FROM {FACT} WHERE 1 = 0"
 
 
 def add_history_valid_to() -> str:
