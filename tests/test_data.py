@@ -162,3 +162,13 @@ def test_a_lake_on_an_object_store_reads_the_same(
             read(columns=values, settings=remote, **asked),  # type: ignore[call-overload]
             read(columns=values, settings=local, **asked),  # type: ignore[call-overload]
         )
+
+
+def test_a_file_written_before_a_column_existed_reads_it_as_null(curated: Settings) -> None:
+    """The record gains columns over time; a partition written before reads them as null."""
+    path = lake.partition_url(curated, (2024, 2))
+    pl.read_parquet(path).drop("volatility_20d").write_parquet(path)
+    rows = read("AAA", columns=["close", "volatility_20d"], settings=curated)
+    february = rows.filter(pl.col("trade_date").dt.month() == 2)
+    assert february["volatility_20d"].null_count() == february.height > 0
+    assert rows.filter(pl.col("trade_date").dt.month() == 4)["volatility_20d"].null_count() == 0

@@ -38,6 +38,8 @@ Output = Literal["polars", "pandas", "arrow"]
 SOURCES: tuple[str, ...] = get_args(Source)
 OUTPUTS: tuple[str, ...] = get_args(Output)
 _HIVE = {"year": pl.Int32, "month": pl.Int32}
+_LAKE = pl.Schema({n: EnrichedStockRecord.polars_schema()[n] for n in lake.file_columns()})
+"""The columns of a lake file (``year`` and ``month`` are in its path)."""
 
 
 class ReadError(ConfigError):
@@ -198,15 +200,27 @@ def _months(
 
 
 def _scan(
-    settings: Settings, urls: list[str], columns: list[str], filters: list[pl.Expr]
+    settings: Settings,
+    urls: list[str],
+    schema: pl.Schema,
+    columns: list[str],
+    filters: list[pl.Expr],
 ) -> pl.LazyFrame:
     """The rows of the month files ``urls`` (hive ``year``/``month`` from their paths) that
     pass ``filters``, as ``columns``. On a local disk Polars prunes row groups by their
     statistics; on an object store each file is read through the lake's filesystem (its
-    endpoint and region settings)."""
+    endpoint and region settings). A file written before a column was added to the record
+    reads it as null (``schema`` is the files' columns now)."""
     fs, _ = filesystem(urls[0], settings)
     if is_local(fs):
-        frame = pl.scan_parquet(urls, hive_partitioning=True, hive_schema=_HIVE)
+        frame = pl.scan_parquet(
+            urls,
+            schema=schema,
+            hive_partitioning=True,
+            hive_schema=_HIVE,
+            missing_columns="insert",
+            extra_columns="ignore",
+        )
     else:
         frame = pl.concat([_remote_month(fs, url) for url in urls], how="diagonal").lazy()
     for condition in filters:
@@ -240,7 +254,7 @@ def _from_lake(
     filters = _filters(symbols, start, end)
     urls = [lake.partition_url(settings, p) for p in months]
     if as_of is None:
-        return _scan(settings, urls, names, filters).sort(lake.KEY).collect()
+        return _scan(settings, urls, _LAKE, names, filters).sort(lake.KEY).collect()
     return _point_in_time(settings, urls, months, names, filters, as_of)
 
 
@@ -255,13 +269,17 @@ def _point_in_time(
     """The rows valid as of ingest date ``as_of`` (see the module docstring)."""
     known = pl.col("ingest_date") <= as_of
     needed = list(dict.fromkeys([*names, "ingest_date"]))
-    current = _scan(settings, urls, needed, filters).filter(known)
+    current = _scan(settings, urls, _LAKE, needed, filters).filter(known)
     kept = set(history.partitions(settings))
     older = [history.partition_url(settings, p) for p in months if p in kept]
     if not older:
         return current.select(names).sort(lake.KEY).collect()
     later = pl.col(history.VALID_TO) > as_of
-    versions = _scan(settings, older, [*needed, history.VALID_TO], filters).filter(later).collect()
+    versions = (
+        _scan(settings, older, history.schema(), [*needed, history.VALID_TO], filters)
+        .filter(later)
+        .collect()
+    )
     chosen = (
         versions.filter(known)
         .sort(history.VERSION_KEY)
@@ -339,7 +357,7 @@ def _coverage(settings: Settings, symbols: list[str]) -> dict[str, tuple[dt.date
         return {}
     urls = [lake.partition_url(settings, p) for p in months]
     spans = (
-        _scan(settings, urls, ["symbol", "trade_date"], _filters(symbols, None, None))
+        _scan(settings, urls, _LAKE, ["symbol", "trade_date"], _filters(symbols, None, None))
         .group_by("symbol")
         .agg(pl.col("trade_date").min().alias("first"), pl.col("trade_date").max().alias("last"))
         .collect()

@@ -115,7 +115,8 @@ def _append(settings: Settings, partition: lake.Partition, versions: pl.DataFram
     added = versions.join(held, on=VERSION_KEY, how="anti")
     if added.is_empty():
         return 0
-    rows = pl.concat([held, added.select(held.columns)]).sort(VERSION_KEY)
+    # Versions kept before a column was added to the record read it as null.
+    rows = pl.concat([held, added], how="diagonal").select(file_columns()).sort(VERSION_KEY)
     sink = io.BytesIO()
     pq.write_table(rows.to_arrow(), sink, row_group_size=lake.ROW_GROUP_ROWS, **_PARQUET_OPTIONS)
     fs, path = filesystem(partition_url(settings, partition), settings)
