@@ -154,7 +154,7 @@ def _date(value: dt.date | str | None, name: str) -> dt.date | None:
         return value.date()
     try:
         return dt.date.fromisoformat(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise ReadError(f"{name} {value!r} is not a date (YYYY-MM-DD)", field=name) from None
 
 
