@@ -385,7 +385,7 @@ def load_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = 
     return LoadResult(run_date, batch.keys.height, time.perf_counter() - t0, warehouse.where)
 
 
-def load_history(warehouse: Warehouse, settings: Settings, run_date: dt.date) -> int:
+def load_history(warehouse: Warehouse, settings: Settings, run_date: dt.date) -> None:
     """Replace the warehouse's versions replaced on ``run_date`` with the lake's (few: rows
     replaced by restatements), in one transaction; a re-run loads the same rows again."""
     versions = history.versions_replaced_on(settings, run_date)
@@ -399,7 +399,6 @@ def load_history(warehouse: Warehouse, settings: Settings, run_date: dt.date) ->
             session.executemany(sql.insert_history(d, names), rows)
 
     warehouse.run(replace)
-    return len(rows)
 
 
 def run_dates(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]:
