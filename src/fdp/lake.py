@@ -542,6 +542,12 @@ def _wait(futures: list[Future[None]]) -> None:
         future.result()
 
 
+def read_staged(settings: Settings, staged: StagedFile) -> pl.DataFrame:
+    """The rows of a staged partition file (before ``publish`` makes it the lake's)."""
+    fs, _ = filesystem(table_url(settings), settings)
+    return _read_staged(fs, staged)
+
+
 def _read_staged(fs: AbstractFileSystem, staged: StagedFile) -> pl.DataFrame:
     if isinstance(staged, str):
         with fs.open(staged, "rb") as handle:

@@ -3,7 +3,8 @@ the same on every engine.
 
 The engine reads the batch, has the gate admit its fingerprint, runs the plan
 (``fdp.transform.plan``) and stages the partitions it changes; the stage then writes the rows
-kept out and publishes the staged files under the lake's lease. So the rules of a run (gate
+kept out, keeps the rows they replace in the version history (``fdp.history``) and publishes
+the staged files under the lake's lease. So the rules of a run (gate
 first, the latest ingest wins, unchanged rows untouched, atomic partitions, one writer) are
 the stage's and the lake's, whichever engine computed.
 """
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fdp import lake
+from fdp import history, lake
 from fdp.config import Settings
 from fdp.engines import Engine, TransformJob, get_engine
 from fdp.quality.gate import Gate
@@ -62,6 +63,7 @@ def transform(
     )
     staged = engine.stage(job)
     write_rejected(settings, "cleanse", run_date, staged.rejected, source=gate.source)
+    history.record(settings, staged.run)
     replaced = lake.publish(settings, staged.run, on_partition)
     return TransformResult(
         run_date=run_date,

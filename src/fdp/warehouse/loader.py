@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import polars as pl
 import pyarrow.parquet as pq
 
-from fdp import lake
+from fdp import history, lake
 from fdp.config import Settings
 from fdp.errors import DataError
 from fdp.records import EnrichedStockRecord, Frame, check_finite
@@ -378,7 +378,24 @@ def load_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = 
     if batch.keys.height:
         _load(warehouse, batch, f"run date {run_date}")
         _add_symbols(warehouse, set(batch.keys["symbol"].unique().to_list()))
+    load_history(warehouse, settings, run_date)
     return LoadResult(run_date, batch.keys.height, time.perf_counter() - t0, warehouse.where)
+
+
+def load_history(warehouse: Warehouse, settings: Settings, run_date: dt.date) -> None:
+    """Replace the warehouse's versions replaced on ``run_date`` with the lake's (few: rows
+    replaced by restatements), in one transaction; a re-run loads the same rows again."""
+    versions = history.versions_replaced_on(settings, run_date)
+    d = warehouse.dialect
+    names = versions.columns
+    rows = versions.rows()
+
+    def replace(session: Session) -> None:
+        session.execute(sql.delete_history_run(d), (run_date,))
+        if rows:
+            session.executemany(sql.insert_history(d, names), rows)
+
+    warehouse.run(replace)
 
 
 def run_dates(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]:

@@ -78,6 +78,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "RSI, MACD, Bollinger bands, ATR",
         lambda d: [sql.add_fact_column(d, c) for c in _columns(_INDICATORS_V6, added_later=True)],
     ),
+    Migration(
+        7,
+        "fact_stock_prices_history",
+        lambda d: [sql.create_history(), sql.add_history_valid_to()],
+    ),
 )
 
 
@@ -108,9 +113,12 @@ def migrate(warehouse: Warehouse) -> list[int]:
 
 
 def _add_user_indicators(session: Session, dialect: Dialect) -> None:
-    """Add a column for every registered indicator the fact table lacks: user-declared
-    indicators join the warehouse without a numbered migration of their own."""
-    have = {str(row[0]).lower() for row in session.fetchall(sql.fact_columns())}
-    for column in EnrichedStockRecord.columns():
-        if column.name not in have and column.name in indicators.columns():
-            session.execute(sql.add_fact_column(dialect, column))
+    """Add a column for every registered indicator the fact and history tables lack:
+    user-declared indicators join the warehouse without a numbered migration of their own."""
+    for table in (sql.FACT, sql.HISTORY):
+        have = {str(row[0]).lower() for row in session.fetchall(sql.table_columns(table))}
+        for column in EnrichedStockRecord.columns():
+            if column.name not in have and column.name in indicators.columns():
+                session.execute(
+                    sql.add_column(table, column.name, dialect.sql_type(column.arrow_type))
+                )

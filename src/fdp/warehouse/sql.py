@@ -196,9 +196,9 @@ def add_fact_column(d: Dialect, column: Column) -> str:
     return add_column(FACT, column.name, d.sql_type(column.arrow_type))
 
 
-def fact_columns() -> str:
-    """The fact table's column names (lower case on every dialect: fdp creates them so)."""
-    return f"SELECT column_name FROM information_schema.columns WHERE table_name = '{FACT}'"
+def table_columns(table: str) -> str:
+    """A table's column names (lower case on every dialect: fdp creates them so)."""
+    return f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}'"
 
 
 def add_column(table: str, name: str, sql_type: str) -> str:
@@ -512,4 +512,70 @@ def select_completed_run_dates(d: Dialect) -> str:
     return d.params(
         f"SELECT run_date FROM {PIPELINE_RUNS} WHERE stage = ? AND status = 'success'"
         " AND run_date BETWEEN ? AND ?"
+    )
+
+
+HISTORY = "fact_stock_prices_history"
+"""The versions of fact rows that later runs replaced (``fdp.history``), for ``as_of`` reads."""
+VALID_TO = "valid_to"
+
+
+def create_history() -> str:
+    """The history table: the fact table's columns as they are (so it starts in step with
+    whatever migrations made them) and ``valid_to``. A later migration that adds a fact column
+    adds it here too."""
+    return f"CREATE TABLE {HISTORY} AS SELECT * FROM {FACT} WHERE 1 = 0"
+
+
+def add_history_valid_to() -> str:
+    return add_column(HISTORY, VALID_TO, "DATE")
+
+
+def delete_history_run(d: Dialect) -> str:
+    """The versions one run replaced (a re-run of the load replaces them again)."""
+    return d.params(f"DELETE FROM {HISTORY} WHERE {VALID_TO} = ?")
+
+
+def insert_history(d: Dialect, names: Sequence[str]) -> str:
+    marks = ", ".join("?" for _ in names)
+    return d.params(f"INSERT INTO {HISTORY} ({_column_list(names)}) VALUES ({marks})")
+
+
+def rows_filter(symbols: int, start: bool, end: bool, alias: str) -> str:
+    """A read's condition on ``alias``'s rows: ``symbols`` parameters, then a start and an end
+    date parameter when given (``fdp.data.read``)."""
+    parts = ["1 = 1"]
+    if symbols:
+        parts.append(f"{alias}.symbol IN ({', '.join('?' for _ in range(symbols))})")
+    if start:
+        parts.append(f"{alias}.trade_date >= ?")
+    if end:
+        parts.append(f"{alias}.trade_date <= ?")
+    return " AND ".join(parts)
+
+
+def select_rows(d: Dialect, names: Sequence[str], where: str) -> str:
+    """The fact rows ``where`` (on alias ``f``) holds, sorted by key."""
+    return d.params(
+        f"SELECT {_column_list(names, 'f.')} FROM {FACT} f WHERE {where}"
+        f" ORDER BY {_column_list(KEY, 'f.')}"
+    )
+
+
+def select_rows_as_of(d: Dialect, names: Sequence[str], history: str, fact: str) -> str:
+    """The rows valid as of an ingest date (``fdp.data``): per key, the replaced version with
+    the smallest ``valid_to`` after it, else the current row, either only if ingested by then.
+    Parameters: ``history``'s (alias ``h``), the date twice, ``fact``'s (alias ``f``), the date
+    twice."""
+    columns = _column_list(names)
+    return d.params(
+        f"SELECT {columns} FROM ("
+        f"SELECT {_column_list(names, 'h.')}, ROW_NUMBER() OVER ("
+        f"PARTITION BY h.symbol, h.trade_date ORDER BY h.{VALID_TO}) AS version"
+        f" FROM {HISTORY} h WHERE {history} AND h.{VALID_TO} > ? AND h.ingest_date <= ?"
+        ") v WHERE version = 1"
+        f" UNION ALL SELECT {_column_list(names, 'f.')} FROM {FACT} f WHERE {fact}"
+        f" AND f.ingest_date <= ? AND NOT EXISTS (SELECT 1 FROM {HISTORY} h"
+        f" WHERE {_same_key('h', 'f')} AND h.{VALID_TO} > ?)"
+        f" ORDER BY {_column_list(KEY)}"
     )
