@@ -35,6 +35,8 @@ _STATE = "_state"
 _POS = "_pos"
 _GROUP = "_group"
 """A symbol's run id in the sorted rows: an integer ``over`` key, much cheaper than the string."""
+_FACTOR = "_factor"
+"""The product of a row's later split coefficients (P = close / factor)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +157,14 @@ def enrich_sorted(
     own column; state rows keep their stored values. Each value is masked in a later step:
     masking an expression instead would compute it twice."""
     chosen = indicators.with_dependencies(indicators.columns() if compute is None else compute)
-    factor = later_splits()
+    split = (df["split_coefficient"] != 1.0).any()
     df = df.with_columns(
         position().alias(_POS),
         pl.col("symbol").rle_id().alias(_GROUP),
-        *(pl.col(c).truediv(factor).alias(f"split_adjusted_{c}") for c in ("open", "high", "low")),
+        (later_splits() if split else pl.lit(1.0)).alias(_FACTOR),
+    )
+    df = df.with_columns(
+        (pl.col(c) / pl.col(_FACTOR)).alias(f"split_adjusted_{c}") for c in ("open", "high", "low")
     )
     for level in _levels(chosen):
         plain = [i for i in level if not isinstance(i.expr, Smooth)]
