@@ -15,7 +15,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from fdp.indicators import EMAS, PERCENT, SMAS, VOLATILITY
+from fdp.indicators import PERCENT
+
+SMAS = (5, 20, 50)
+EMAS = (12, 26)
+VOLATILITY = 20
+"""The seed's indicators, as the job's author would write them (the baseline computes those
+only: fdp's engine computes the whole registry)."""
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession, WindowSpec
@@ -66,27 +72,28 @@ def job(spark: SparkSession, objects: list[str], out: str, processed_at: dt.date
         sf.when(previous_volume != 0, (sf.col("volume") / previous_volume - 1) * PERCENT).alias(
             "volume_change_pct"
         ),
-        *(from_row(s.window, sf.avg(p).over(last(s.window))).alias(s.column) for s in SMAS),
-        from_row(
-            VOLATILITY.first_row, sf.stddev_samp("daily_return").over(last(VOLATILITY.window))
-        ).alias(VOLATILITY.column),
+        *(from_row(n, sf.avg(p).over(last(n))).alias(f"sma_{n}") for n in SMAS),
+        from_row(VOLATILITY + 1, sf.stddev_samp("daily_return").over(last(VOLATILITY))).alias(
+            "volatility_20d"
+        ),
     )
-    for e in EMAS:
-        decay = 1 - e.alpha
-        sma = f"_sma_{e.span}"
-        seed = sf.max(sf.when(sf.col("_rn") == e.span, sf.col(sma))).over(to_now)
-        later = sf.sum(sf.when(sf.col("_rn") > e.span, p * sf.pow(decay, -sf.col("_rn")))).over(
+    for span in EMAS:
+        alpha, column = 2 / (span + 1), f"ema_{span}"
+        decay = 1 - alpha
+        sma = f"_sma_{span}"
+        seed = sf.max(sf.when(sf.col("_rn") == span, sf.col(sma))).over(to_now)
+        later = sf.sum(sf.when(sf.col("_rn") > span, p * sf.pow(decay, -sf.col("_rn")))).over(
             to_now
         )
-        df = df.withColumn(sma, sf.avg(p).over(last(e.span)))
-        df = df.withColumn(f"_seed_{e.column}", seed).withColumn(
-            e.column,
+        df = df.withColumn(sma, sf.avg(p).over(last(span)))
+        df = df.withColumn(f"_seed_{column}", seed).withColumn(
+            column,
             from_row(
-                e.span,
+                span,
                 sf.pow(decay, sf.col("_rn"))
                 * (
-                    sf.col(f"_seed_{e.column}") * decay ** (-e.span)
-                    + e.alpha * sf.coalesce(later, sf.lit(0.0))
+                    sf.col(f"_seed_{column}") * decay ** (-span)
+                    + alpha * sf.coalesce(later, sf.lit(0.0))
                 ),
             ),
         )
@@ -106,9 +113,9 @@ def job(spark: SparkSession, objects: list[str], out: str, processed_at: dt.date
             "daily_range",
             "daily_range_pct",
             "volume_change_pct",
-            *(s.column for s in SMAS),
-            *(e.column for e in EMAS),
-            VOLATILITY.column,
+            *(f"sma_{n}" for n in SMAS),
+            *(f"ema_{n}" for n in EMAS),
+            "volatility_20d",
             sf.concat_ws("_", "symbol", sf.date_format(day, "yyyyMMdd")).alias("price_id"),
             sf.year(day).alias("year"),
             sf.month(day).alias("month"),
