@@ -25,6 +25,7 @@ and the warehouse like the built-ins'.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -389,10 +390,16 @@ def with_dependencies(names: Iterable[str]) -> tuple[str, ...]:
 def load(modules: Sequence[str] = ()) -> None:
     """Import the user modules that register indicators: ``modules`` (``FDP_INDICATORS``) and
     every installed ``fdp.indicators`` entry point. Idempotent."""
-    for point in entry_points(group="fdp.indicators"):
-        _import(point.value.split(":")[0], f"entry point {point.name!r}")
+    for name, module in _entry_points():
+        _import(module, f"entry point {name!r}")
     for module in modules:
         _import(module, "FDP_INDICATORS")
+
+
+@functools.cache
+def _entry_points() -> tuple[tuple[str, str], ...]:
+    """The installed ``fdp.indicators`` entry points (scanning them costs milliseconds: once)."""
+    return tuple((p.name, p.value.split(":")[0]) for p in entry_points(group="fdp.indicators"))
 
 
 def _import(module: str, origin: str) -> None:
