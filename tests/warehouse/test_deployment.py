@@ -101,7 +101,7 @@ def test_moto_postgres_credentials_json_reach_a_real_postgres(
 ) -> None:
     from urllib.parse import urlsplit
 
-    from fdp.warehouse.migrations import migrate
+    from fdp.warehouse.migrations import MIGRATIONS, migrate
 
     pg = urlsplit(pg_database)
     doc = {
@@ -115,8 +115,9 @@ def test_moto_postgres_credentials_json_reach_a_real_postgres(
     arn = put_secret(aws_env, "fdp/dev/warehouse-e", json.dumps(doc))
     settings = deployed(aws_env, arn)
     warehouse = connect(settings.warehouse_url, settings)
-    migrate(warehouse)
-    assert warehouse.query("SELECT count(*) AS n FROM pipeline_runs").to_pylist() == [{"n": 0}]
+    migrate(warehouse)  # the session's database: other tests may have migrated it already
+    done = warehouse.query("SELECT max(version) AS v FROM schema_migrations").to_pylist()
+    assert done == [{"v": MIGRATIONS[-1].version}]
     assert "p@ss/word:1" not in redact(f"{warehouse_url(settings)} p@ss/word:1")
 
 
