@@ -24,6 +24,7 @@ import polars as pl
 
 from fdp.config import Engine, Settings
 from fdp.errors import ConfigError, TerminalError
+from fdp.quality import splits
 from fdp.quality.errors import QualityGateError
 from fdp.quality.report import KEYS_IN_REPORT, ExpectationResult, ValidationReport, write_reports
 from fdp.quality.suite import Rule, load_suite, read_rules, suite_parameters
@@ -153,7 +154,23 @@ def validate_raw(
         raise ConfigError(f"unknown engine {engine!r}; expected polars or spark")
     raw = RawZone(settings).read(source, ingest_date)
     done = validate_batch(raw.rows, source=source, ingest_date=ingest_date)
+    kept = raw.rows.df.join(done.rejected, on=["symbol", "timestamp"], how="anti")
+    done = with_split_rule(done, splits.held_back(settings, kept))
     return Validation(replace(done.report, fingerprint=raw.fingerprint), done.rejected)
+
+
+def with_split_rule(done: Validation, held: pl.DataFrame) -> Validation:
+    """``done`` with fdp's suspected-split rule (``fdp.quality.splits``), which ``held`` back
+    these rows of the ones no suite rule rejected: its result joins the report, its rows the
+    rejected ones."""
+    result = splits.result(held, done.report.row_count)
+    rejected = pl.concat([done.rejected, held])
+    report = replace(
+        done.report,
+        expectations=[*done.report.expectations, result],
+        rejected_count=rejected.height,
+    )
+    return Validation(report, rejected)
 
 
 def run_gate(
