@@ -142,3 +142,66 @@ def test_bad_declarations_are_refused(settings: Settings, kind: str, value: str)
     out = CliRunner().invoke(main, ["actions", "add", "ACME", "2024-01-02", kind, value])
     assert out.exit_code == 2
     assert actions.read(settings).is_empty()
+
+
+def _oracle(bars: pl.DataFrame) -> dict[str, list[float]]:
+    """Split- and total-return-adjusted closes of one symbol's bars, by a plain backward walk
+    (independent of ``fdp.data``): walking from the last bar back, the split factor grows by
+    each bar's split coefficient and the dividend factor by (1 - dividend / previous close),
+    both in as-traded terms of their own day."""
+    close = bars["close"].to_list()
+    split = bars["split_coefficient"].to_list()
+    dividend = bars["dividend_amount"].to_list()
+    n = len(close)
+    split_adj, total_adj = [0.0] * n, [0.0] * n
+    later_splits, later_dividends = 1.0, 1.0
+    for t in range(n - 1, -1, -1):
+        split_adj[t] = close[t] / later_splits
+        total_adj[t] = close[t] / later_splits * later_dividends
+        if t > 0 and dividend[t] > 0:
+            # Both the dividend and the previous close in the basis of day t: the previous
+            # close is in day t-1's shares, which day t's split multiplies.
+            later_dividends *= 1 - dividend[t] / (close[t - 1] / split[t])
+        later_splits *= split[t]
+    return {"split": split_adj, "total": total_adj}
+
+
+def test_adjusted_reads_equal_an_independent_backward_walk(settings: Settings) -> None:
+    """raw is as traded; split and total equal the oracle over the whole history and over a
+    window (whose factors still come from the bars after it)."""
+    from fdp.data import read
+
+    bars = _series(3.0, field=True)
+    index = pl.int_range(pl.len()).over("symbol")
+    bars = bars.with_columns(
+        pl.when(index.is_in([20, 85, 110])).then(1.5).otherwise(0.0).alias("dividend_amount")
+    )
+    bars = bars.with_columns(
+        pl.when(index == 100).then(0.5).otherwise("split_coefficient").alias("split_coefficient"),
+        *(
+            pl.when(index >= 100).then(pl.col(c) * 2).otherwise(c).alias(c)
+            for c in ("open", "high", "low", "close", "adjusted_close")
+        ),
+    )
+    _build(settings, bars)
+    acme = bars.filter(pl.col("symbol") == "ACME").sort("trade_date")
+    expected = _oracle(acme)
+    raw = read("ACME", settings=settings)
+    assert raw["close"].to_list() == pytest.approx(acme["close"].to_list(), rel=1e-12)
+    for mode in ("split", "total"):
+        got = read("ACME", adjust=mode, settings=settings)  # type: ignore[arg-type]
+        assert got["close"].to_list() == pytest.approx(expected[mode], rel=1e-10)
+        ratio = (got["high"] / got["close"]).to_list()
+        assert ratio == pytest.approx((raw["high"] / raw["close"]).to_list(), rel=1e-12)
+        window = read(
+            "ACME",
+            DAYS[50],
+            DAYS[90],
+            ["close", "volume"],
+            adjust=mode,
+            settings=settings,  # type: ignore[arg-type]
+        )
+        assert window["close"].to_list() == pytest.approx(expected[mode][50:91], rel=1e-10)
+        assert window.columns == ["symbol", "trade_date", "close", "volume"]
+    split_volume = read("ACME", DAYS[0], DAYS[0], ["volume"], adjust="split", settings=settings)
+    assert split_volume["volume"][0] == round(acme["volume"][0] * 3.0 * 0.5)
