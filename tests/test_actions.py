@@ -95,6 +95,12 @@ def test_a_split_declared_after_its_bars_equals_the_vendors_split_field(
     )
     assert "recomputed: 0 rows changed" in again.output
     listed = CliRunner().invoke(main, ["actions", "list"], env=_env(declared))
+    assert listed.exit_code == 0, listed.output
+    assert "declared" in listed.output
+    learned = CliRunner().invoke(main, ["actions", "list", "--symbol", "acme"], env=_env(vendor))
+    assert f"{day}" in learned.output
+    assert "vendor" in learned.output
+    assert ratio in learned.output
     assert "ACME" in listed.output
     assert ratio in listed.output
 
@@ -203,5 +209,13 @@ def test_adjusted_reads_equal_an_independent_backward_walk(settings: Settings) -
         )
         assert window["close"].to_list() == pytest.approx(expected[mode][50:91], rel=1e-10)
         assert window.columns == ["symbol", "trade_date", "close", "volume"]
+    shown = CliRunner().invoke(
+        main,
+        ["show", "ACME", "--adjust", "total", "--columns", "close", "--limit", "200"],
+        env={"FDP_DATA_DIR": settings.data_dir},
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "total-adjusted" in shown.output
+    assert f"{expected['total'][0]:,.4f}" in shown.output
     split_volume = read("ACME", DAYS[0], DAYS[0], ["volume"], adjust="split", settings=settings)
     assert split_volume["volume"][0] == round(acme["volume"][0] * 3.0 * 0.5)

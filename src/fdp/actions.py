@@ -162,3 +162,44 @@ def declare(settings: Settings, declared: pl.DataFrame) -> pl.DataFrame:
         table = merged(read(settings), declared)
         write(settings, table)
     return table
+
+
+def known(settings: Settings) -> pl.DataFrame:
+    """Every action fdp knows: the declared ones, and those the vendor's fields carried into
+    the curated lake (a bar's split coefficient other than 1, a dividend above 0) that no
+    declaration covers; ``source`` says which (``declared_at`` is null for the vendor's)."""
+    from fdp import lake
+
+    declared = read(settings).with_columns(pl.lit("declared").alias("source"))
+    if not lake.partitions(settings):
+        return declared
+    bars = (
+        lake.scan(settings)
+        .filter((pl.col("split_coefficient") != 1.0) | (pl.col("dividend_amount") > 0))
+        .select("symbol", "trade_date", "split_coefficient", "dividend_amount")
+        .collect()
+    )
+    vendor = (
+        bars.unpivot(
+            index=["symbol", "trade_date"],
+            on=["split_coefficient", "dividend_amount"],
+            variable_name="kind",
+        )
+        .filter(
+            pl.when(pl.col("kind") == "split_coefficient")
+            .then(pl.col("value") != 1.0)
+            .otherwise(pl.col("value") > 0)
+        )
+        .select(
+            "symbol",
+            pl.col("trade_date").alias("ex_date"),
+            pl.col("kind").replace_strict(
+                {"split_coefficient": "split", "dividend_amount": "dividend"}
+            ),
+            "value",
+            pl.lit(None, SCHEMA["declared_at"]).alias("declared_at"),
+            pl.lit("vendor").alias("source"),
+        )
+        .join(declared, on=KEY, how="anti")
+    )
+    return pl.concat([declared, vendor]).sort(KEY)

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bars import land
+from bars import land, random_bars
 from fdp import actions, pipeline
 from fdp.calendar import sessions
 from fdp.config import Settings
@@ -139,23 +139,6 @@ def test_a_price_move_without_the_inverse_volume_move_is_not_a_split() -> None:
     assert suspected(rows, NO_PREVIOUS, NO_ACTIONS).is_empty()
 
 
-def _bars(days: list[dt.date], close: float, volume: int) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "symbol": "ACME",
-            "trade_date": days,
-            "open": close,
-            "high": close * 1.01,
-            "low": close * 0.99,
-            "close": close,
-            "adjusted_close": close,
-            "volume": volume,
-            "dividend_amount": 0.0,
-            "split_coefficient": 1.0,
-        }
-    )
-
-
 def test_the_gate_holds_back_a_one_day_batch_against_the_lake_until_declared(
     settings: Settings,
 ) -> None:
@@ -163,11 +146,17 @@ def test_the_gate_holds_back_a_one_day_batch_against_the_lake_until_declared(
     that declares the split; once declared, the same batch passes."""
     days = sessions(dt.date(2024, 3, 1), dt.date(2024, 3, 29))
     first, last = days[:-1], days[-1]
-    land(settings, first[-1], _bars(first, 100.0, 1_000))
+    before = random_bars(["ACME"], first).with_columns(pl.lit(1.0).alias("split_coefficient"))
+    land(settings, first[-1], before)
     pipeline.validate(settings, first[-1])
     pipeline.transform(settings, first[-1])
 
-    land(settings, last, _bars([last], 50.4, 2_100))
+    halved = before.tail(1).with_columns(
+        pl.lit(last).alias("trade_date"),
+        *(pl.col(c) / 2 * 1.01 for c in ("open", "high", "low", "close", "adjusted_close")),
+        (pl.col("volume") * 2 + 1).alias("volume"),
+    )
+    land(settings, last, halved)
     with pytest.raises(QualityGateError) as caught:
         pipeline.validate(settings, last)
     command = f"fdp actions add ACME {last} split 2:1"

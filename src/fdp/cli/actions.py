@@ -42,12 +42,12 @@ def add(symbol: str, ex_date: dt.date, kind: str, value: str) -> None:
 @actions.command(name="list")
 @click.option("--symbol", help="only this symbol's actions")
 def list_(symbol: str | None) -> None:
-    """List the declared actions."""
+    """List the corporate actions: declared ones, and those the vendor's fields carried."""
     import polars as pl
 
     from fdp import actions as table
 
-    rows = table.read(settings())
+    rows = table.known(settings())
     if symbol:
         rows = rows.filter(pl.col("symbol") == symbol.upper())
     cells = [
@@ -56,14 +56,15 @@ def list_(symbol: str | None) -> None:
             d,
             k,
             table.ratio_text(v) if k == "split" else f"{v:g}",
-            at.isoformat(timespec="seconds"),
+            source,
+            "" if at is None else at.isoformat(timespec="seconds"),
         )
-        for s, d, k, v, at in rows.iter_rows()
+        for s, d, k, v, at, source in rows.iter_rows()
     ]
     output.say(
         output.table(
-            f"{len(cells)} declared corporate actions",
-            ["symbol", "ex_date", "kind", "value", "declared_at"],
+            f"{len(cells)} corporate actions",
+            ["symbol", "ex_date", "kind", "value", "source", "declared_at"],
             cells,
         )
     )
