@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 
 from bars import land, random_bars
-from fdp import actions, pipeline
+from fdp import actions, lake, pipeline
 from fdp.calendar import sessions
 from fdp.config import Settings
-from fdp.quality.errors import QualityGateError
+from fdp.quality.errors import GateRefusedError, QualityGateError
 from fdp.quality.splits import COMMON, PRICE_TOLERANCE, suspected
 from fdp.rejected import read_rejected
 
@@ -159,11 +159,38 @@ def test_the_gate_holds_back_a_one_day_batch_against_the_lake_until_declared(
     land(settings, last, halved)
     with pytest.raises(QualityGateError) as caught:
         pipeline.validate(settings, last)
-    command = f"fdp actions add ACME {last} split 2:1"
-    assert command in str(caught.value)
-    held = read_rejected(settings, last, "quality", source="simulator")
-    assert held["rule"].to_list() == ["suspected_split"]
-    assert command in held["reason"][0]
+    assert f"fdp actions add ACME {last} split 2:1" in str(caught.value)
+    assert f"ACME {last}" in str(caught.value)
+    # The batch is held back whole; no row is put aside (it would make tomorrow's bar look
+    # like the same split against a stale last bar).
+    assert read_rejected(settings, last, "quality", source="simulator").is_empty()
+    with pytest.raises(GateRefusedError):
+        pipeline.transform(settings, last)
 
     actions.declare(settings, actions.action("ACME", last, "split", "2:1"))
     assert pipeline.validate(settings, last).rows_rejected == 0
+    pipeline.transform(settings, last)
+    stored = lake.scan(settings).sort("trade_date").collect()
+    assert stored["split_coefficient"].to_list()[-2:] == [1.0, 2.0]
+    assert stored["daily_return"][-1] == pytest.approx(1.0)  # +1%, not -49.5%
+
+
+def test_an_overridden_alarm_lets_the_bar_in_as_traded(settings: Settings) -> None:
+    """A real move the size of a split: overriding the gate admits it as traded, and the next
+    day compares with it (no cascade of alarms)."""
+    days = sessions(dt.date(2024, 3, 1), dt.date(2024, 4, 2))
+    before = random_bars(["ACME"], days[:-2]).with_columns(pl.lit(1.0).alias("split_coefficient"))
+    land(settings, days[-3], before)
+    pipeline.validate(settings, days[-3])
+    pipeline.transform(settings, days[-3])
+    crash = before.tail(1).with_columns(
+        pl.lit(days[-2]).alias("trade_date"),
+        *(pl.col(c) / 2 for c in ("open", "high", "low", "close", "adjusted_close")),
+        (pl.col("volume") * 3 + 1).alias("volume"),
+    )
+    land(settings, days[-2], crash)
+    with pytest.raises(QualityGateError):
+        pipeline.validate(settings, days[-2])
+    pipeline.transform(settings, days[-2], override_gate="a real -50% day")
+    land(settings, days[-1], crash.with_columns(pl.lit(days[-1]).alias("trade_date")))
+    assert pipeline.validate(settings, days[-1]).rows_rejected == 0

@@ -159,18 +159,14 @@ def validate_raw(
     return Validation(replace(done.report, fingerprint=raw.fingerprint), done.rejected)
 
 
-def with_split_rule(done: Validation, held: pl.DataFrame) -> Validation:
-    """``done`` with fdp's suspected-split rule (``fdp.quality.splits``), which ``held`` back
-    these rows of the ones no suite rule rejected: its result joins the report, its rows the
-    rejected ones."""
-    result = splits.result(held, done.report.row_count)
-    rejected = pl.concat([done.rejected, held])
-    report = replace(
-        done.report,
-        expectations=[*done.report.expectations, result],
-        rejected_count=rejected.height,
+def with_split_rule(done: Validation, found: pl.DataFrame) -> Validation:
+    """``done`` with the result of fdp's suspected-split rule (``fdp.quality.splits``), which
+    ``found`` these keys among the rows no suite rule rejected; it rejects no row (it holds
+    the batch back whole)."""
+    result = splits.result(found, done.report.row_count)
+    return Validation(
+        replace(done.report, expectations=[*done.report.expectations, result]), done.rejected
     )
-    return Validation(report, rejected)
 
 
 def run_gate(

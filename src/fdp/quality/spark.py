@@ -135,17 +135,11 @@ def _flag_task(
 def _held_back(settings: Settings, batch: SparkBatch) -> pl.DataFrame:
     """``splits.held_back`` on the executors: the rows are partitioned by symbol (the rule
     compares a symbol's bars with each other and with its last bar in the lake, which each
-    task reads), and only the held-back rows reach the driver."""
+    task reads), and only the keys found reach the driver."""
     rows = batch.frame.select(*StockRecord.names())
     tasks = shuffle_partitions(batch.rows, parallelism(rows.sparkSession))
     _, rules, _ = read_rules()
-    schema = pa.schema(
-        [
-            *StockRecord.arrow_schema(),
-            pa.field("rule", pa.string()),
-            pa.field("reason", pa.string()),
-        ]
-    )
+    schema = pa.schema([(name, pa.string()) for name in splits.FOUND_SCHEMA])
     held = partial(
         _held_task, settings=settings, rules=[r for r in rules if r.row_level], schema=schema
     )

@@ -19,8 +19,11 @@ symbol's new days), both hold:
   apart: a crash of exactly a split's size is held back too, for a person to decide;
 
 and the bar's ``split_coefficient`` is 1 (or missing) with no declared split on its key
-(``fdp.actions``). The gate then fails, naming each key with the command that declares it;
-declaring the split (or, if it was a real move, overriding the gate) lets the batch through.
+(``fdp.actions``). The gate then fails, naming each key with the command that declares it,
+and the batch is held back whole: no row is put aside, since a bar left out would make the
+next day's bar look like the same split against the stale last bar. Declaring the split and
+validating again lets the batch through, split-adjusted; if the move was real, overriding the
+gate (``--override-gate REASON``) lets it through as traded.
 This is fdp's own rule beside the GX suite: it needs the lake's last bar of each symbol, which
 a GX batch does not hold.
 """
@@ -134,46 +137,30 @@ def command(symbol: str, date: str, ratio: str) -> str:
 
 
 def held_back(settings: Settings, rows: pl.DataFrame) -> pl.DataFrame:
-    """The batch ``rows`` (StockRecord, whole symbols, those no suite rule rejected) that look
-    like an unexplained split, as rejected rows (``rule``, ``reason``), sorted by key."""
+    """The (symbol, timestamp, ratio) of the batch ``rows`` (StockRecord, whole symbols, those
+    no suite rule rejected) that look like an unexplained split, sorted by key."""
     found = suspected(rows.select(COLUMNS), last_stored(settings, rows), actions.read(settings))
-    reasons = pl.DataFrame(
-        [
-            (
-                symbol,
-                date,
-                f"a {ratio} split not explained by a split field or a declared action: if it"
-                f" is one, declare it with `{command(symbol, date, ratio)}`",
-            )
-            for symbol, date, ratio in found.rows()
-        ],
-        schema={"symbol": pl.String, "timestamp": pl.String, "reason": pl.String},
-        orient="row",
-    )
-    return (
-        rows.join(reasons, on=["symbol", "timestamp"])
-        .with_columns(pl.lit(RULE).alias("rule"))
-        .select(*rows.columns, "rule", "reason")
-        .sort("symbol", "timestamp")
-    )
+    return found.sort("symbol", "timestamp")
 
 
-def result(held: pl.DataFrame, row_count: int) -> ExpectationResult:
-    """The rule's outcome on a batch of ``row_count`` rows that ``held_back`` these rows of."""
-    commands = [f"`{reason.rsplit('`', 2)[1]}`" for reason in held["reason"].head(10)]
+def result(found: pl.DataFrame, row_count: int) -> ExpectationResult:
+    """The rule's outcome on a batch of ``row_count`` rows in which ``held_back`` found
+    ``found``: failed when it found any, its description carrying the commands that declare
+    the first ten."""
+    commands = [f"`{command(*row)}`" for row in found.head(10).rows()]
     description = (
         "no price jump the size of a common split with volume moving inversely, unless a split"
         " field or a declared action explains it"
-        + ("; declare each real split: " + "; ".join(commands) if commands else "")
+        + ("; if real, declare each split: " + "; ".join(commands) if commands else "")
     )
     return ExpectationResult(
         rule=RULE,
         expectation_type=EXPECTATION,
         columns=COLUMNS,
-        success=held.is_empty(),
-        unexpected_count=held.height,
-        unexpected_percent=100.0 * held.height / row_count if row_count else None,
+        success=found.is_empty(),
+        unexpected_count=found.height,
+        unexpected_percent=100.0 * found.height / row_count if row_count else None,
         mostly=None,
         description=description,
-        failing_keys=tuple(held.select("symbol", "timestamp").head(KEYS_IN_REPORT).rows()),
+        failing_keys=tuple(found.select("symbol", "timestamp").head(KEYS_IN_REPORT).rows()),
     )
