@@ -72,25 +72,32 @@ def suspected(rows: pl.DataFrame, previous: pl.DataFrame, declared: pl.DataFrame
         pl.lit(1.0).alias("split"),
         pl.lit(False).alias("in_batch"),
     )
-    series = pl.concat([before, bars]).sort("symbol", "trade_date")
-    implied = (pl.col("close").shift(1) / pl.col("close")).over("symbol")
-    volume = (pl.col("volume") / pl.col("volume").shift(1)).over("symbol")
+    series = (
+        pl.concat([before, bars])
+        .sort("symbol", "trade_date")
+        .with_columns(
+            (pl.col("close").shift(1) / pl.col("close")).over("symbol").log().alias("_price"),
+            (pl.col("volume") / pl.col("volume").shift(1)).over("symbol").log().alias("_volume"),
+        )
+    )
     nearest = pl.lit(None, pl.Float64)
     for c in COMMON:
-        near = (implied.log() - math.log(c)).abs() <= PRICE_TOLERANCE
-        inverse = volume.log() * math.copysign(1.0, math.log(c)) > 0
+        near = (pl.col("_price") - math.log(c)).abs() <= PRICE_TOLERANCE
+        inverse = pl.col("_volume") * math.copysign(1.0, math.log(c)) > 0
         nearest = pl.when(near & inverse).then(pl.lit(c)).otherwise(nearest)
     splits = declared.filter(pl.col("kind") == "split").select(
         "symbol", pl.col("ex_date").alias("trade_date")
     )
+    smallest = min(abs(math.log(c)) for c in COMMON) - PRICE_TOLERANCE
     return (
-        series.with_columns(nearest.alias("coefficient"))
-        .filter(
+        series.filter(
             pl.col("in_batch")
-            & pl.col("coefficient").is_not_null()
+            & (pl.col("_price").abs() >= smallest)  # most bars are out here, cheaply
             & (pl.col("split") == 1.0)
             & (pl.col("close") > 0)
         )
+        .with_columns(nearest.alias("coefficient"))
+        .filter(pl.col("coefficient").is_not_null())
         .join(splits, on=["symbol", "trade_date"], how="anti")
         .select(
             "symbol",
