@@ -17,6 +17,7 @@ from fdp import actions, lake
 from fdp.calendar import sessions
 from fdp.cli.main import main
 from fdp.config import Settings
+from fdp.engines import Engine
 from fdp.errors import ConfigError
 from fdp.transform.stage import transform
 
@@ -110,21 +111,27 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def test_a_split_declared_before_its_bar_arrives_is_applied_by_the_transform(
-    tmp_path: object,
+    tmp_path: object, engine: Engine
 ) -> None:
     """Declared while the lake holds only the bars before it: the transform of the batch
-    holding the split day applies it and recomputes the symbol from its first row."""
+    holding the split day applies it and recomputes the symbol from its first row, on each
+    engine (Spark's plan reads the declarations on its executors)."""
     vendor, declared = _settings(tmp_path, "vendor"), _settings(tmp_path, "declared")
     _build(vendor, _series(2.0, field=True))
     bars = _series(2.0, field=False)
     before = bars.filter(pl.col("trade_date") < DAYS[SPLIT_DAY])
     land(declared, DAYS[SPLIT_DAY - 1], before)
-    transform(declared, DAYS[SPLIT_DAY - 1], gate=unvalidated(declared, DAYS[SPLIT_DAY - 1]))
+    transform(
+        declared,
+        DAYS[SPLIT_DAY - 1],
+        gate=unvalidated(declared, DAYS[SPLIT_DAY - 1]),
+        engine=engine,
+    )
     from fdp.transform.recompute import declare
 
     declare(declared, actions.action("ACME", DAYS[SPLIT_DAY], "split", "2:1"))
     land(declared, DAYS[-1], bars.filter(pl.col("trade_date") >= DAYS[SPLIT_DAY]))
-    transform(declared, DAYS[-1], gate=unvalidated(declared, DAYS[-1]))
+    transform(declared, DAYS[-1], gate=unvalidated(declared, DAYS[-1]), engine=engine)
     assert_frame_equal(
         _curated(declared).drop("ingest_date"), _curated(vendor).drop("ingest_date"), rel_tol=1e-12
     )
