@@ -226,3 +226,24 @@ def test_adjusted_reads_equal_an_independent_backward_walk(settings: Settings) -
     assert f"{expected['total'][0]:,.4f}" in shown.output
     split_volume = read("ACME", DAYS[0], DAYS[0], ["volume"], adjust="split", settings=settings)
     assert split_volume["volume"][0] == round(acme["volume"][0] * 3.0 * 0.5)
+
+
+def test_an_action_on_a_day_without_a_bar_is_refused(settings: Settings) -> None:
+    """A Saturday inside the stored history would never apply: refused, nothing written. A
+    date after the last bar waits for its bar."""
+    _build(settings, _series(2.0, field=False))
+    saturday = dt.date(2024, 3, 2)
+    out = CliRunner().invoke(
+        main,
+        ["actions", "add", "ACME", saturday.isoformat(), "split", "2:1"],
+        env=_env(settings),
+    )
+    assert out.exit_code == 2
+    assert f"ACME has no bar on {saturday}" in out.output
+    assert actions.read(settings).is_empty()
+    later = CliRunner().invoke(
+        main, ["actions", "add", "ACME", "2024-07-01", "dividend", "0.5"], env=_env(settings)
+    )
+    assert later.exit_code == 0, later.output
+    assert "recomputed: 0 rows changed" in later.output
+    assert actions.read(settings).height == 1

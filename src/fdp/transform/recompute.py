@@ -135,7 +135,6 @@ def declare(
     history of their symbols the lake holds; write the rows that change, with a manifest of
     their keys filed under the lake's last session (``fdp load`` of that date loads them)."""
     started = time.perf_counter()
-    actions.declare(settings, declared)
     compute = lake.maintained(settings)
     symbols = declared.select("symbol").unique()
     stored = (
@@ -145,6 +144,8 @@ def declare(
         if lake.partitions(settings)
         else pl.DataFrame()
     )
+    _check_sessions(declared, stored)
+    actions.declare(settings, declared)
     if stored.is_empty():
         return RecomputeResult(None, compute, 0, 0, False, time.perf_counter() - started)
     run_date = last_session(settings)
@@ -168,4 +169,34 @@ def declare(
     replaced = lake.publish(settings, run)
     return RecomputeResult(
         run_date, compute, counts.written, len(replaced), False, time.perf_counter() - started
+    )
+
+
+def _check_sessions(declared: pl.DataFrame, stored: pl.DataFrame) -> None:
+    """Refuse an action dated inside the span of its symbol's stored bars on a day without a
+    bar (a weekend, a holiday, a typo): it would never apply. One dated before the first bar
+    or after the last waits for its bar."""
+    if stored.is_empty():
+        return
+    spans = stored.group_by("symbol").agg(
+        pl.col("trade_date").min().alias("first"), pl.col("trade_date").max().alias("last")
+    )
+    inside = declared.join(spans, on="symbol").filter(
+        pl.col("ex_date").is_between(pl.col("first"), pl.col("last"))
+    )
+    lost = inside.join(
+        stored.select("symbol", pl.col("trade_date").alias("ex_date")),
+        on=["symbol", "ex_date"],
+        how="anti",
+    )
+    if lost.is_empty():
+        return
+    symbol, day = lost.row(0)[:2]
+    bars = stored.filter(pl.col("symbol") == symbol)["trade_date"]
+    before, after = bars.filter(bars < day).max(), bars.filter(bars > day).min()
+    raise ConfigError(
+        f"{symbol} has no bar on {day}, inside its stored history: the action would never apply",
+        symbol=symbol,
+        date=day,
+        hint=f"date it on the ex-date's session (the bars around it: {before} and {after})",
     )
