@@ -191,9 +191,9 @@ def _check_sessions(declared: pl.DataFrame, stored: pl.DataFrame) -> None:
     )
     if lost.is_empty():
         return
-    symbol, day = lost.row(0)[:2]
+    symbol, day = str(lost["symbol"][0]), lost["ex_date"][0]
     bars = stored.filter(pl.col("symbol") == symbol)["trade_date"]
-    before, after = bars.filter(bars < day).max(), bars.filter(bars > day).min()
+    before, after = (str(d) for d in (bars.filter(bars < day).max(), bars.filter(bars > day).min()))
     raise ConfigError(
         f"{symbol} has no bar on {day}, inside its stored history: the action would never apply",
         symbol=symbol,
