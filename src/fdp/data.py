@@ -12,6 +12,17 @@ smallest ``valid_to`` > D among those with ``ingest_date`` <= D (the current row
 ``valid_to`` = infinity). So a bar restated on day R shows its old value, and the old
 indicators computed from it, for D < R, and the new ones from R on; a bar first delivered
 on R is absent before R.
+
+Adjustment (``adjust``): ``raw`` is as traded. ``split`` divides open, high, low, close and
+the dividend by the split factor ``F_t = close_t / split_adjusted_close_t`` (the product of
+the split coefficients of the symbol's later bars, as the curated rows hold it) and multiplies
+volume by it, so the close is ``split_adjusted_close``. ``total`` is the standard backward
+total-return adjustment (Yahoo's, CRSP's factor form) on top of the split adjustment: with
+``P`` the split-adjusted close and ``d_u = dividend_u / F_u`` the dividend in today's share
+basis, every price of bar t is multiplied by ``T_t = prod_{u > t, d_u > 0} (1 - d_u /
+P_{u-1})``, so that ``adj_t / adj_{t-1} = P_t / (P_{t-1} - d_t)``: a dividend's ex-date drop
+is no loss. Both factors depend on the symbol's later bars (up to ``as_of`` when given), which
+the read takes whatever ``end`` is. Indicators are computed on ``P`` and not adjusted further.
 """
 
 from __future__ import annotations
@@ -35,8 +46,13 @@ if TYPE_CHECKING:
 
 Source = Literal["lake", "warehouse"]
 Output = Literal["polars", "pandas", "arrow"]
+Adjust = Literal["raw", "split", "total"]
 SOURCES: tuple[str, ...] = get_args(Source)
 OUTPUTS: tuple[str, ...] = get_args(Output)
+ADJUSTS: tuple[str, ...] = get_args(Adjust)
+PRICES = ("open", "high", "low", "close")
+"""The as-traded prices an adjustment rescales (``adjusted_close`` is the vendor's own)."""
+_FACTOR_INPUTS = ("close", "split_adjusted_close", "dividend_amount")
 _HIVE = {"year": pl.Int32, "month": pl.Int32}
 _LAKE = pl.Schema({n: EnrichedStockRecord.polars_schema()[n] for n in lake.file_columns()})
 """The columns of a lake file (``year`` and ``month`` are in its path)."""
@@ -54,6 +70,7 @@ def read(
     columns: Sequence[str] | None = ...,
     *,
     as_of: dt.date | str | None = ...,
+    adjust: Adjust = ...,
     source: Source = ...,
     output: Literal["polars"] = ...,
     settings: Settings | None = ...,
@@ -68,6 +85,7 @@ def read(
     columns: Sequence[str] | None = ...,
     *,
     as_of: dt.date | str | None = ...,
+    adjust: Adjust = ...,
     source: Source = ...,
     output: Literal["pandas"],
     settings: Settings | None = ...,
@@ -82,6 +100,7 @@ def read(
     columns: Sequence[str] | None = ...,
     *,
     as_of: dt.date | str | None = ...,
+    adjust: Adjust = ...,
     source: Source = ...,
     output: Literal["arrow"],
     settings: Settings | None = ...,
@@ -95,6 +114,7 @@ def read(
     columns: Sequence[str] | None = None,
     *,
     as_of: dt.date | str | None = None,
+    adjust: Adjust = "raw",
     source: Source = "lake",
     output: Output = "polars",
     settings: Settings | None = None,
@@ -108,7 +128,8 @@ def read(
     ingest_date <= D and none later: restated bars and every indicator computed from them as
     they were then, bars delivered later absent (exact when batches were transformed in
     ingest-date order, as ``fdp run`` and ``fdp backfill`` do). ``output`` is a Polars frame
-    (default), a pandas frame or an Arrow table.
+    (default), a pandas frame or an Arrow table. ``adjust`` is ``raw`` (as traded, default),
+    ``split`` or ``total`` (splits and dividends; the formulas are in the module docstring).
 
     Raises ``ReadError`` naming the unknown symbols or columns, or the range that holds no row.
     """
@@ -122,16 +143,52 @@ def read(
         raise ReadError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
     if output not in OUTPUTS:
         raise ReadError(f"unknown output {output!r}; expected one of {', '.join(OUTPUTS)}")
+    if adjust not in ADJUSTS:
+        raise ReadError(f"unknown adjust {adjust!r}; expected one of {', '.join(ADJUSTS)}")
+    reads = names if adjust == "raw" else list(dict.fromkeys([*names, *_FACTOR_INPUTS]))
+    until = last if adjust == "raw" else None  # the factors need every later bar
     if source == "lake":
-        found = _from_lake(config, wanted, first, last, names, when)
+        found = _from_lake(config, wanted, first, until, reads, when)
     else:
-        found = _from_warehouse(config, wanted, first, last, names, when)
+        found = _from_warehouse(config, wanted, first, until, reads, when)
+    if adjust != "raw":
+        found = adjusted(found, adjust)
+        found = (found if last is None else found.filter(pl.col("trade_date") <= last)).select(
+            names
+        )
     _check_found(config, found, wanted, first, last, when, source)
     if output == "pandas":
         return found.to_pandas()
     if output == "arrow":
         return found.to_arrow()
     return found
+
+
+def adjusted(rows: pl.DataFrame, adjust: Adjust) -> pl.DataFrame:
+    """``rows`` (sorted by key, each symbol's rows up to its last one, with
+    ``_FACTOR_INPUTS``) with prices, dividends and volume adjusted (module docstring)."""
+    split = pl.col("close") / pl.col("split_adjusted_close")  # F_t
+    factors = rows.with_columns((1 / split).alias("_price"), split.alias("_split"))
+    if adjust == "total":
+        dividend = pl.col("dividend_amount") / pl.col("_split")
+        previous = pl.col("split_adjusted_close").shift(1).over("symbol")
+        factors = factors.with_columns((1 - dividend / previous).fill_null(1.0).alias("_step"))
+        later = pl.col("_step").reverse().cum_prod().reverse().shift(-1, fill_value=1.0)
+        factors = factors.with_columns(pl.col("_price") * later.over("symbol"))
+    prices = [c for c in PRICES if c in rows.columns]
+    return factors.with_columns(
+        *((pl.col(c) * pl.col("_price")).alias(c) for c in prices),
+        *(
+            [(pl.col("dividend_amount") / pl.col("_split")).alias("dividend_amount")]
+            if "dividend_amount" in rows.columns
+            else []
+        ),
+        *(
+            [(pl.col("volume") * pl.col("_split")).round().cast(pl.Int64).alias("volume")]
+            if "volume" in rows.columns
+            else []
+        ),
+    ).select(rows.columns)
 
 
 def _symbols(symbols: str | Sequence[str] | None) -> list[str] | None:

@@ -40,7 +40,7 @@ def test_passing_gate_writes_reports_and_rejects_tolerated_rows(settings: Settin
     root = Path(settings.data_dir) / "reports/validation/source=simulator/ingest_date=2024-05-01"
     doc = json.loads((root / "validation.json").read_text())
     assert doc["success"] is True
-    assert len(doc["expectations"]) == 23
+    assert len(doc["expectations"]) == 24  # the suite's 23 and fdp's suspected_split
     row = next(e for e in doc["expectations"] if e["rule"] == "high_ge_low")
     assert (row["unexpected_count"], row["failing_keys"]) == (1, [["AAA", "2024-01-09"]])
     assert "PASSED" in (root / "validation.html").read_text()
@@ -54,7 +54,7 @@ def test_failed_gate_writes_only_reports_and_rejected(settings: Settings) -> Non
     with pytest.raises(QualityGateError) as info:
         run_gate(settings, "simulator", INGEST)
     message = str(info.value)
-    assert "2 of 23 rules failed" in message
+    assert "2 of 24 rules failed" in message
     assert "low_in_range [low in [0, 1e6]]: 4 unexpected" in message
     assert "AAA 2024-01-05, AAA 2024-01-08, AAA 2024-01-09, AAA 2024-01-10" in message
     assert "sessions_complete" in message
@@ -86,7 +86,7 @@ def test_cli_exit_status(settings: Settings) -> None:
     land_batch(settings, _big())
     ok = runner.invoke(main, ["validate", "--date", "2024-05-01", "--source", "simulator"])
     assert ok.exit_code == 0, ok.output
-    assert "PASSED: 23/23 rules" in ok.output
+    assert "PASSED: 24/24 rules" in ok.output
     assert "validation.html" in ok.output
     bad = runner.invoke(main, ["validate", "--date", "2024-05-01", "--source", "nope"])
     assert bad.exit_code == 2

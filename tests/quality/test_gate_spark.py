@@ -55,6 +55,16 @@ def _land(settings: Settings) -> int:
     parts[0] = parts[0].filter(pl.int_range(pl.len()) != 30)  # a missing session
     parts[1] = set_value(parts[1], [2], high=1.0)  # high below low and open
     parts[1] = set_value(parts[1], [3], timestamp="2999-01-01")  # a future bar
+    later = pl.int_range(pl.len()) >= 20  # an unreported 2:1 split of SSS on its 21st bar
+    parts.append(
+        clean_frame(("SSS",), end=END).with_columns(
+            *(
+                pl.when(later).then(pl.col(c) / 2).otherwise(c).alias(c)
+                for c in ("open", "high", "low", "close", "adjusted_close")
+            ),
+            pl.when(later).then(pl.col("volume") * 2).otherwise("volume").alias("volume"),
+        )
+    )
     for i, part in enumerate(parts):
         path = f"{zone.batch_dir(SOURCE, INGEST)}/part-{i:05d}.parquet"
         bars = part.with_columns(source_file=pl.lit(zone.uri(path)))
@@ -124,6 +134,8 @@ def test_spark_validates_a_landed_batch_as_polars_does(
     assert results["sessions_complete"].failing_keys == (("BBB", days[3]), ("ZZZ", days[30]))
     # Batch order, not symbol order: the JSON objects (by name), then the parts.
     assert [k[0] for k in results["open_ge_low"].failing_keys] == ["JJJ", "MMM"]
+    # Judged on the executors, each symbol's bars in one task; the batch is held back whole.
+    assert results["suspected_split"].failing_keys == (("SSS", days[20]),)
     assert spark_rejected["symbol"].unique(maintain_order=True).to_list() == [
         "JJJ",
         "MMM",

@@ -11,7 +11,7 @@ from fdp.cli import output
 from fdp.cli.main import DATE, settings
 
 if TYPE_CHECKING:
-    from fdp.data import Source
+    from fdp.data import Adjust, Source
 
 BAR = ("open", "high", "low", "close", "volume")
 SHOWN = ("daily_return", "sma_20", "sma_50", "ema_12", "ema_26", "volatility_20d", "rsi_14", "macd")
@@ -34,6 +34,13 @@ column of ``fdp.indicators`` can be asked for with --columns)."""
     help="as published after the batches up to this ingest date",
 )
 @click.option(
+    "--adjust",
+    type=click.Choice(["raw", "split", "total"]),
+    default="raw",
+    show_default=True,
+    help="prices as traded, split-adjusted, or adjusted for splits and dividends",
+)
+@click.option(
     "--source", type=click.Choice(["lake", "warehouse"]), default="lake", show_default=True
 )
 @click.option("--limit", default=30, show_default=True, help="rows to print (the latest)")
@@ -43,6 +50,7 @@ def show(
     end: dt.date | None,
     columns: str | None,
     as_of: dt.date | None,
+    adjust: str,
     source: str,
     limit: int,
 ) -> None:
@@ -58,6 +66,7 @@ def show(
         end,
         asked,
         as_of=as_of,
+        adjust=cast("Adjust", adjust),
         source=cast("Source", source),
         settings=settings(),
     )
@@ -69,6 +78,8 @@ def show(
     title = f"{symbol.upper()} {rows.item(0, 'trade_date')} to {rows.item(-1, 'trade_date')}"
     if as_of is not None:
         title += f", as of ingest date {as_of}"
+    if adjust != "raw":
+        title += f", {adjust}-adjusted"
     numbers = [n for n, t in shown.schema.items() if t.is_numeric()]
     output.say(output.table(title, shown.columns, cells, numbers))
     if shown.height < rows.height:

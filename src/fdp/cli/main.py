@@ -117,9 +117,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from fdp.cli import data, query, report, sources, stages, tools
+    from fdp.cli import actions, data, query, report, sources, stages, tools
 
-    for module in (sources, stages, query, data, report, tools):
+    for module in (sources, stages, query, data, report, actions, tools):
         for command in module.COMMANDS:
             main.add_command(command)
 

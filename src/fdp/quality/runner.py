@@ -24,6 +24,7 @@ import polars as pl
 
 from fdp.config import Engine, Settings
 from fdp.errors import ConfigError, TerminalError
+from fdp.quality import splits
 from fdp.quality.errors import QualityGateError
 from fdp.quality.report import KEYS_IN_REPORT, ExpectationResult, ValidationReport, write_reports
 from fdp.quality.suite import Rule, load_suite, read_rules, suite_parameters
@@ -153,7 +154,19 @@ def validate_raw(
         raise ConfigError(f"unknown engine {engine!r}; expected polars or spark")
     raw = RawZone(settings).read(source, ingest_date)
     done = validate_batch(raw.rows, source=source, ingest_date=ingest_date)
+    kept = raw.rows.df.join(done.rejected, on=["symbol", "timestamp"], how="anti")
+    done = with_split_rule(done, splits.held_back(settings, kept))
     return Validation(replace(done.report, fingerprint=raw.fingerprint), done.rejected)
+
+
+def with_split_rule(done: Validation, found: pl.DataFrame) -> Validation:
+    """``done`` with the result of fdp's suspected-split rule (``fdp.quality.splits``), which
+    ``found`` these keys among the rows no suite rule rejected; it rejects no row (it holds
+    the batch back whole)."""
+    result = splits.result(found, done.report.row_count)
+    return Validation(
+        replace(done.report, expectations=[*done.report.expectations, result]), done.rejected
+    )
 
 
 def run_gate(

@@ -26,7 +26,15 @@ import pyarrow as pa
 from fdp.config import Settings
 from fdp.engines._spark import POSITION, POSITIONED_SCHEMA, SparkBatch, SparkEngine, positioned
 from fdp.errors import ConfigError
-from fdp.quality.runner import Validation, assemble, fill_nan, gx_results, row_flags
+from fdp.quality import splits
+from fdp.quality.runner import (
+    Validation,
+    assemble,
+    fill_nan,
+    gx_results,
+    row_flags,
+    with_split_rule,
+)
 from fdp.quality.suite import Rule, load_suite, read_rules
 from fdp.records import StockRecord
 from fdp.spark_session import (
@@ -42,7 +50,8 @@ def validate_raw_on_spark(settings: Settings, source: str, ingest_date: dt.date)
     """``runner.validate_raw`` on the session of ``fdp.spark_session.session``."""
     batch = SparkEngine(session(settings)).read(settings, source, ingest_date)
     try:
-        return validate_spark(batch, source=source, ingest_date=ingest_date)
+        done = validate_spark(batch, source=source, ingest_date=ingest_date)
+        return with_split_rule(done, _held_back(settings, batch))
     finally:
         batch.cached.unpersist()
 
@@ -121,3 +130,31 @@ def _flag_task(
     flags = row_flags(fill_nan(rows), rules)
     flagged = pl.concat([rows, flags], how="horizontal").filter(pl.any_horizontal(flags))
     yield from flagged.to_arrow().cast(schema).to_batches()
+
+
+def _held_back(settings: Settings, batch: SparkBatch) -> pl.DataFrame:
+    """``splits.held_back`` on the executors: the rows are partitioned by symbol (the rule
+    compares a symbol's bars with each other and with its last bar in the lake, which each
+    task reads), and only the keys found reach the driver."""
+    rows = batch.frame.select(*StockRecord.names())
+    tasks = shuffle_partitions(batch.rows, parallelism(rows.sparkSession))
+    _, rules, _ = read_rules()
+    schema = pa.schema([(name, pa.string()) for name in splits.FOUND_SCHEMA])
+    held = partial(
+        _held_task, settings=settings, rules=[r for r in rules if r.row_level], schema=schema
+    )
+    found = collect_arrow(rows.repartition(tasks, "symbol").mapInArrow(held, spark_struct(schema)))
+    return pl.DataFrame(found).sort("symbol", "timestamp")
+
+
+def _held_task(
+    batches: Iterator[pa.RecordBatch], *, settings: Settings, rules: list[Rule], schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """On an executor: the rows of this task's symbols the split rule holds back, judged on
+    those no suite rule flags (as on the Polars path)."""
+    received = list(batches)
+    if not received:
+        return
+    rows = pl.DataFrame(pa.Table.from_batches(received))
+    kept = rows.filter(~pl.any_horizontal(row_flags(fill_nan(rows), rules)))
+    yield from splits.held_back(settings, kept).to_arrow().cast(schema).to_batches()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from fdp import indicators, lake
+from fdp import actions, indicators, lake
 from fdp.config import Settings
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame, StockRecord, in_key_order
 from fdp.rejected import accepted_rows, superseded_rejects
@@ -69,7 +69,9 @@ def prepare(settings: Settings, batch: Frame[StockRecord], gate_rejected: pl.Dat
     indicators.load(settings.indicators)  # a Spark executor has not imported them yet
     admitted = accepted_rows(batch, gate_rejected)
     cleansed = kernel.cleanse(admitted)
-    bars, state, stored, superseded = _plan(settings, cleansed.rows)
+    declared = actions.apply(cleansed.rows.df, actions.read(settings))
+    bars = Frame(CleansedRecord, declared, origin="cleansed bars, declared actions applied")
+    bars, state, stored, superseded = _plan(settings, bars)
     rejected = pl.concat([_as_rejected(cleansed.rejected), superseded_rejects(superseded)])
     return Plan(len(admitted), rejected, bars, state, stored, lake.maintained(settings))
 

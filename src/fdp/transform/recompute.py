@@ -9,6 +9,11 @@ maintained: every later run computes them incrementally. A second call changes n
 
 It reads the whole lake into memory (the embedded engine's limit); the rows it writes are only
 the changed ones, partition by partition, like a transform's.
+
+``declare`` is the other recompute: a corporate action declared for bars the lake already holds
+(``fdp.actions``) changes P over the symbol's whole history, so the declaration recomputes
+those symbols at once, from their first row, exactly as a transform does for a batch that
+carries a split (and later transforms apply the declaration to every new or restated bar).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from fdp import indicators, lake
+from fdp import actions, history, indicators, lake
 from fdp.config import Settings
 from fdp.errors import ConfigError
 from fdp.records import CleansedRecord, EnrichedStockRecord, Frame
@@ -31,7 +36,9 @@ from fdp.transform import plan
 class RecomputeResult:
     """What a recompute did."""
 
-    run_date: dt.date
+    run_date: dt.date | None
+    """The run date the manifest is filed under; ``None`` when the lake held nothing to
+    recompute."""
     indicators: tuple[str, ...]
     rows_written: int
     partitions_replaced: int
@@ -118,3 +125,78 @@ def _changed(
         )
         keys.append(rows.select(lake.KEY))
         yield Frame(EnrichedStockRecord, rows, origin="recomputed rows")
+
+
+@lake.leased("actions")
+def declare(
+    settings: Settings, declared: pl.DataFrame, *, now: dt.datetime | None = None
+) -> RecomputeResult:
+    """Add the ``declared`` actions (rows of ``actions.action``) and recompute the whole
+    history of their symbols the lake holds; write the rows that change, with a manifest of
+    their keys filed under the lake's last session (``fdp load`` of that date loads them)."""
+    started = time.perf_counter()
+    compute = lake.maintained(settings)
+    symbols = declared.select("symbol").unique()
+    stored = (
+        lake.read_history(
+            settings, symbols.with_columns(pl.lit(None, pl.Date).alias("from_date")), 0
+        )
+        if lake.partitions(settings)
+        else pl.DataFrame()
+    )
+    _check_sessions(declared, stored)
+    actions.declare(settings, declared)
+    if stored.is_empty():
+        return RecomputeResult(None, compute, 0, 0, False, time.perf_counter() - started)
+    run_date = last_session(settings)
+    bars = actions.apply(plan.stored_as_bars(settings, stored), actions.read(settings))
+    whole = plan.Plan(
+        rows_in=0,
+        rejected=pl.DataFrame(),
+        bars=Frame(CleansedRecord, bars, origin="lake rows, declared actions applied"),
+        state=Frame.empty(EnrichedStockRecord),
+        stored=stored,
+        compute=compute,
+    )
+    counts = plan.Counts()
+    processed_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    staged = lake.stage(
+        settings, plan.changed_rows(whole, run_date, counts, processed_at=processed_at)
+    )
+    keys = pl.concat([lake.changed_keys(settings, run_date), counts.manifest()])
+    run = lake.StagedRun(run_date, staged, lake.stage_changes(keys.unique().sort(lake.KEY)))
+    history.record(settings, run)
+    replaced = lake.publish(settings, run)
+    return RecomputeResult(
+        run_date, compute, counts.written, len(replaced), False, time.perf_counter() - started
+    )
+
+
+def _check_sessions(declared: pl.DataFrame, stored: pl.DataFrame) -> None:
+    """Refuse an action dated inside the span of its symbol's stored bars on a day without a
+    bar (a weekend, a holiday, a typo): it would never apply. One dated before the first bar
+    or after the last waits for its bar."""
+    if stored.is_empty():
+        return
+    spans = stored.group_by("symbol").agg(
+        pl.col("trade_date").min().alias("first"), pl.col("trade_date").max().alias("last")
+    )
+    inside = declared.join(spans, on="symbol").filter(
+        pl.col("ex_date").is_between(pl.col("first"), pl.col("last"))
+    )
+    lost = inside.join(
+        stored.select("symbol", pl.col("trade_date").alias("ex_date")),
+        on=["symbol", "ex_date"],
+        how="anti",
+    )
+    if lost.is_empty():
+        return
+    symbol, day = str(lost["symbol"][0]), lost["ex_date"][0]
+    bars = stored.filter(pl.col("symbol") == symbol)["trade_date"]
+    before, after = (str(d) for d in (bars.filter(bars < day).max(), bars.filter(bars > day).min()))
+    raise ConfigError(
+        f"{symbol} has no bar on {day}, inside its stored history: the action would never apply",
+        symbol=symbol,
+        date=day,
+        hint=f"date it on the ex-date's session (the bars around it: {before} and {after})",
+    )

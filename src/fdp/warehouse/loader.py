@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import polars as pl
 import pyarrow.parquet as pq
 
-from fdp import history, lake
+from fdp import actions, history, lake
 from fdp.config import Settings
 from fdp.errors import DataError
 from fdp.records import EnrichedStockRecord, Frame, check_finite
@@ -379,6 +379,7 @@ def load_run(settings: Settings, run_date: dt.date, warehouse_url: str | None = 
         _load(warehouse, batch, f"run date {run_date}")
         _add_symbols(warehouse, set(batch.keys["symbol"].unique().to_list()))
     load_history(warehouse, settings, run_date)
+    load_actions(warehouse, settings)
     return LoadResult(run_date, batch.keys.height, time.perf_counter() - t0, warehouse.where)
 
 
@@ -394,6 +395,19 @@ def load_history(warehouse: Warehouse, settings: Settings, run_date: dt.date) ->
         session.execute(sql.delete_history_run(d), (run_date,))
         if rows:
             session.executemany(sql.insert_history(d, names), rows)
+
+    warehouse.run(replace)
+
+
+def load_actions(warehouse: Warehouse, settings: Settings) -> None:
+    """Replace the warehouse's corporate actions with the lake's (``fdp.actions``: a few rows,
+    so the whole table, in one transaction): every load leaves them equal."""
+    rows = actions.read(settings).select(sql.ACTION_COLUMNS).rows()
+
+    def replace(session: Session) -> None:
+        session.execute(sql.delete_actions())
+        if rows:
+            session.executemany(sql.insert_actions(warehouse.dialect), rows)
 
     warehouse.run(replace)
 

@@ -83,6 +83,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "fact_stock_prices_history",
         lambda d: [sql.create_history(), sql.add_history_valid_to()],
     ),
+    Migration(8, "corporate_actions", lambda d: [sql.create_corporate_actions(d)]),
 )
 
 

@@ -541,6 +541,30 @@ def insert_history(d: Dialect, names: Sequence[str]) -> str:
     return d.params(f"INSERT INTO {HISTORY} ({_column_list(names)}) VALUES ({marks})")
 
 
+CORPORATE_ACTIONS = "corporate_actions"
+"""The declared corporate actions (``fdp.actions``), replaced whole by every load."""
+ACTION_COLUMNS = ("symbol", "ex_date", "kind", "value", "declared_at")
+
+
+def create_corporate_actions(d: Dialect) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {CORPORATE_ACTIONS} (symbol {d.text} NOT NULL, "
+        f"ex_date DATE NOT NULL, kind {d.text} NOT NULL, value DOUBLE PRECISION NOT NULL, "
+        f"declared_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (symbol, ex_date, kind))"
+    )
+
+
+def delete_actions() -> str:
+    return f"DELETE FROM {CORPORATE_ACTIONS}"
+
+
+def insert_actions(d: Dialect) -> str:
+    marks = ", ".join("?" for _ in ACTION_COLUMNS)
+    return d.params(
+        f"INSERT INTO {CORPORATE_ACTIONS} ({_column_list(ACTION_COLUMNS)}) VALUES ({marks})"
+    )
+
+
 def rows_filter(symbols: int, start: bool, end: bool, alias: str) -> str:
     """A read's condition on ``alias``'s rows: ``symbols`` parameters, then a start and an end
     date parameter when given (``fdp.data.read``)."""
