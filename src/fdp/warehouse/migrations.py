@@ -43,6 +43,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "pipeline_runs.details",
         lambda d: [sql.add_column(sql.PIPELINE_RUNS, "details", d.text)],
     ),
+    Migration(6, "vendor_calls", lambda d: [sql.create_vendor_calls(d)]),
 )
 
 
