@@ -274,10 +274,10 @@ def deployment(
         "AIRFLOW__API__SECRET_KEY": uuid.uuid4().hex,
     }
     deployed = Deployment(python, env, api, home, warehouse, moto_endpoint)
-    deployed.airflow("db", "migrate")
-    deployed.airflow("pools", "import", str(bundle.pools))
-    services = []
+    services: list[subprocess.Popen[bytes]] = []
     try:
+        deployed.airflow("db", "migrate")
+        deployed.airflow("pools", "import", str(bundle.pools))
         for service in ("api-server", "scheduler", "dag-processor"):
             with (home / f"{service}.out").open("wb") as out:
                 services.append(
