@@ -251,6 +251,7 @@ def ingest(
             outputsize=outputsize,  # type: ignore[arg-type]
             on_outcome=on_outcome,
         )
+        _record_vendor_calls(settings, source)
         failed = [o for o in outcomes if not o.ok]
         out.update(rows_in=len(wanted), rows_out=sum(o.rows for o in outcomes))
         out["details"]["failed"] = [o.symbol for o in failed]
@@ -265,6 +266,19 @@ def ingest(
                 raise TransientError(message, date=run_date, symbol=symbol)
             raise IngestFailedError(message, date=run_date, symbol=symbol)
     return _result("ingest", run_date, out)
+
+
+def _record_vendor_calls(settings: Settings, source: str) -> None:
+    """Today's calls to a quota-bound vendor against its daily quota, for the quota alert
+    (the count itself is the rate limiter's, kept under the data directory)."""
+    from fdp.sources.alpha_vantage import SOURCE, RateLimiter
+    from fdp.warehouse.observability import record_vendor_calls
+
+    if source != SOURCE:
+        return
+    limiter = RateLimiter(settings)
+    today = dt.datetime.now(dt.UTC).date()
+    record_vendor_calls(_warehouse(settings), SOURCE, today, limiter.calls_today(), limiter.per_day)
 
 
 def generate(

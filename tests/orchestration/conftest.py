@@ -55,6 +55,8 @@ def dag(airflow_home: Path) -> object:
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow 2.10
+        # A DAG run's note has a foreign key to FAB's user table, which must be mapped too.
+        import airflow.providers.fab.auth_manager.models  # noqa: F401
         from airflow.models.dagbag import DagBag
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}

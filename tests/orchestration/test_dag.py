@@ -39,10 +39,13 @@ def test_transient_errors_retry_with_backoff_and_the_api_is_pooled(dag: Any) -> 
 
 def test_serialized_dag_keeps_the_session_timetable(dag: Any) -> None:
     """The scheduler's copy (deserialized through the plugin) schedules sessions only."""
-    from airflow.serialization.serialized_objects import DagSerialization
+    try:
+        from airflow.serialization.serialized_objects import DagSerialization as Serializer
+    except ImportError:  # Airflow 2.10
+        from airflow.serialization.serialized_objects import SerializedDAG as Serializer
     from airflow.timetables.base import TimeRestriction
 
-    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    scheduler_dag = Serializer.from_dict(Serializer.to_dict(dag))
     timetable = scheduler_dag.timetable
     assert type(timetable).__name__ == "ExchangeSessionTimetable"
     everything = TimeRestriction(earliest=None, latest=None, catchup=True)
@@ -58,7 +61,11 @@ def test_serialized_dag_keeps_the_session_timetable(dag: Any) -> None:
 def test_airflow_lists_the_timetable_plugin(airflow_home: Path) -> None:
     from airflow import plugins_manager
 
-    registered = plugins_manager.get_timetables_plugins()
+    if hasattr(plugins_manager, "get_timetables_plugins"):
+        registered = plugins_manager.get_timetables_plugins()
+    else:  # Airflow 2.10
+        plugins_manager.initialize_timetables_plugins()
+        registered = plugins_manager.timetable_classes
     assert "fdp.orchestration.timetable.ExchangeSessionTimetable" in registered
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,9 @@ def _run(dag: Any, day: dt.date, warehouse: str) -> tuple[str, dict[str, str]]:
         "symbols": ",".join(SYMBOLS),
     }
     logical = ExchangeSessionTimetable().interval(day).start
-    run = dag.test(logical_date=logical, run_conf=conf)
+    parameters = inspect.signature(dag.test).parameters
+    name = "logical_date" if "logical_date" in parameters else "execution_date"  # Airflow 2.10
+    run = dag.test(**{name: logical}, run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     return str(run.state), states
 

@@ -93,7 +93,10 @@ def test_texts_name_what_happened() -> None:
 
 @pytest.mark.airflow
 def test_terminal_errors_fail_at_once_and_transient_ones_propagate(airflow_home: Path) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # Airflow 2.10
+        from airflow.exceptions import AirflowFailException
 
     from fdp.orchestration.policy import run_with_policy
 

@@ -84,6 +84,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         lambda d: [sql.create_history(), sql.add_history_valid_to()],
     ),
     Migration(8, "corporate_actions", lambda d: [sql.create_corporate_actions(d)]),
+    Migration(9, "vendor_calls", lambda d: [sql.create_vendor_calls(d)]),
 )
 
 

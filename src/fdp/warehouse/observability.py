@@ -1,5 +1,6 @@
-"""Rows the dashboards read: one per task run (``pipeline_runs``), one per expectation per
-batch (``dq_results``), and the symbol dimension (``dim_symbol``).
+"""Rows the dashboards and alerts read: one per task run (``pipeline_runs``), one per
+expectation per batch (``dq_results``), the vendor calls of each UTC day against its quota
+(``vendor_calls``), and the symbol dimension (``dim_symbol``).
 
 Each writer replaces what it writes (delete, then insert, in one transaction), so re-running
 a task for a date leaves one row per (stage, run_date) and one per (batch, expectation).
@@ -67,6 +68,21 @@ def record_pipeline_run(warehouse: Warehouse, run: PipelineRun) -> None:
     def write(session: Session) -> None:
         session.execute(sql.delete_pipeline_run(d), (run.stage, run.run_date))
         session.execute(sql.insert_pipeline_run(d), values)
+
+    warehouse.run(write)
+
+
+def record_vendor_calls(
+    warehouse: Warehouse, source: str, day: dt.date, calls: int, quota: int
+) -> None:
+    """Store the calls made to ``source`` on UTC ``day`` and its daily quota, replacing the
+    day's earlier count (the count itself lives with the client's rate limiter)."""
+    d = warehouse.dialect
+    row = (source, day, calls, quota, dt.datetime.now(dt.UTC))
+
+    def write(session: Session) -> None:
+        session.execute(sql.delete_vendor_calls(d), (source, day))
+        session.execute(sql.insert_vendor_calls(d), row)
 
     warehouse.run(write)
 

@@ -20,6 +20,7 @@ STAGE = "stage_stock_prices"
 DIM_SYMBOL = "dim_symbol"
 PIPELINE_RUNS = "pipeline_runs"
 DQ_RESULTS = "dq_results"
+VENDOR_CALLS = "vendor_calls"
 MIGRATIONS = "schema_migrations"
 
 KEY = EnrichedStockRecord.KEY
@@ -242,6 +243,15 @@ def create_dq_results(d: Dialect) -> str:
     )
 
 
+def create_vendor_calls(d: Dialect) -> str:
+    t = d.text
+    return (
+        f"CREATE TABLE IF NOT EXISTS {VENDOR_CALLS} (source {t} NOT NULL, day DATE NOT NULL, "
+        f"calls BIGINT NOT NULL, quota BIGINT NOT NULL, recorded_at TIMESTAMPTZ NOT NULL, "
+        f"PRIMARY KEY (source, day))"
+    )
+
+
 def select_migrations() -> str:
     return f"SELECT version FROM {MIGRATIONS}"
 
@@ -452,6 +462,17 @@ def insert_pipeline_run(d: Dialect) -> str:
     marks = ", ".join("?" for _ in PIPELINE_RUN_COLUMNS)
     return d.params(
         f"INSERT INTO {PIPELINE_RUNS} ({_column_list(PIPELINE_RUN_COLUMNS)}) VALUES ({marks})"
+    )
+
+
+def delete_vendor_calls(d: Dialect) -> str:
+    return d.params(f"DELETE FROM {VENDOR_CALLS} WHERE source = ? AND day = ?")
+
+
+def insert_vendor_calls(d: Dialect) -> str:
+    return d.params(
+        f"INSERT INTO {VENDOR_CALLS} (source, day, calls, quota, recorded_at)"
+        " VALUES (?, ?, ?, ?, ?)"
     )
 
 
