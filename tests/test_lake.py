@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from pathlib import Path
 
 import duckdb
@@ -109,6 +110,10 @@ def test_the_lake_on_s3_equals_the_local_lake_moto_local_standin(
         local = lake.read_partition(settings, partition)
         assert lake.read_partition(remote, partition).equals(local)
     assert lake.read_partition(remote, (2023, 4))["trade_date"].max() == DAYS[-1]
+    # The whole-table scan (reports, the loader, fdp.read) takes the endpoint from the
+    # settings too, not from AWS's own environment variables.
+    assert "AWS_ENDPOINT_URL" not in os.environ
+    assert lake.scan(remote).collect().equals(lake.scan(settings).collect())
 
 
 def test_many_slices_with_a_few_rows_per_partition_give_the_one_slice_lake(

@@ -32,13 +32,11 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, get_args, overload
 
 import polars as pl
-from fsspec import AbstractFileSystem
 
 from fdp import history, lake
 from fdp.config import Settings
 from fdp.errors import ConfigError
 from fdp.records import TICKER_RE, EnrichedStockRecord
-from fdp.storage import filesystem, is_local
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,9 +51,6 @@ ADJUSTS: tuple[str, ...] = get_args(Adjust)
 PRICES = ("open", "high", "low", "close")
 """The as-traded prices an adjustment rescales (``adjusted_close`` is the vendor's own)."""
 _FACTOR_INPUTS = ("close", "split_adjusted_close", "dividend_amount")
-_HIVE = {"year": pl.Int32, "month": pl.Int32}
-_LAKE = pl.Schema({n: EnrichedStockRecord.polars_schema()[n] for n in lake.file_columns()})
-"""The columns of a lake file (``year`` and ``month`` are in its path)."""
 
 
 class ReadError(ConfigError):
@@ -259,40 +254,17 @@ def _months(
 def _scan(
     settings: Settings,
     urls: list[str],
-    schema: pl.Schema,
+    schema: pl.Schema | None,
     columns: list[str],
     filters: list[pl.Expr],
 ) -> pl.LazyFrame:
-    """The rows of the month files ``urls`` (hive ``year``/``month`` from their paths) that
-    pass ``filters``, as ``columns``. On a local disk Polars prunes row groups by their
-    statistics; on an object store each file is read through the lake's filesystem (its
-    endpoint and region settings). A file written before a column was added to the record
-    reads it as null (``schema`` is the files' columns now)."""
-    fs, _ = filesystem(urls[0], settings)
-    if is_local(fs):
-        frame = pl.scan_parquet(
-            urls,
-            schema=schema,
-            hive_partitioning=True,
-            hive_schema=_HIVE,
-            missing_columns="insert",
-            extra_columns="ignore",
-        )
-    else:
-        frame = pl.concat([_remote_month(fs, url) for url in urls], how="diagonal").lazy()
+    """The rows of the month files ``urls`` that pass ``filters``, as ``columns``
+    (``lake.scan_files``: of ``schema``, the curated files' by default; files written before
+    a column existed read it as null)."""
+    frame = lake.scan_files(settings, urls, schema)
     for condition in filters:
         frame = frame.filter(condition)
     return frame.select(columns)
-
-
-def _remote_month(fs: AbstractFileSystem, url: str) -> pl.DataFrame:
-    _, path = url.split("://", 1)
-    year, month = (int(part.split("=", 1)[1]) for part in path.split("/")[-3:-1])
-    with fs.open(path, "rb") as handle:
-        rows = pl.read_parquet(handle)
-    return rows.with_columns(
-        pl.lit(year, pl.Int32).alias("year"), pl.lit(month, pl.Int32).alias("month")
-    )
 
 
 def _from_lake(
@@ -311,7 +283,7 @@ def _from_lake(
     filters = _filters(symbols, start, end)
     urls = [lake.partition_url(settings, p) for p in months]
     if as_of is None:
-        return _scan(settings, urls, _LAKE, names, filters).sort(lake.KEY).collect()
+        return _scan(settings, urls, None, names, filters).sort(lake.KEY).collect()
     return _point_in_time(settings, urls, months, names, filters, as_of)
 
 
@@ -326,7 +298,7 @@ def _point_in_time(
     """The rows valid as of ingest date ``as_of`` (see the module docstring)."""
     known = pl.col("ingest_date") <= as_of
     needed = list(dict.fromkeys([*names, "ingest_date"]))
-    current = _scan(settings, urls, _LAKE, needed, filters).filter(known)
+    current = _scan(settings, urls, None, needed, filters).filter(known)
     kept = set(history.partitions(settings))
     older = [history.partition_url(settings, p) for p in months if p in kept]
     if not older:
@@ -414,7 +386,7 @@ def _coverage(settings: Settings, symbols: list[str]) -> dict[str, tuple[dt.date
         return {}
     urls = [lake.partition_url(settings, p) for p in months]
     spans = (
-        _scan(settings, urls, _LAKE, ["symbol", "trade_date"], _filters(symbols, None, None))
+        _scan(settings, urls, None, ["symbol", "trade_date"], _filters(symbols, None, None))
         .group_by("symbol")
         .agg(pl.col("trade_date").min().alias("first"), pl.col("trade_date").max().alias("last"))
         .collect()

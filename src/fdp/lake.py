@@ -248,23 +248,50 @@ def _upgraded(df: pl.DataFrame, path: str) -> pl.DataFrame:
 
 def scan(settings: Settings) -> pl.LazyFrame:
     """The whole curated table, lazily, with ``year`` and ``month`` from the paths."""
-    if not partitions(settings):
+    found = partitions(settings)
+    if not found:
         return Frame.empty(EnrichedStockRecord).df.lazy()
-    return scan_files(f"{table_url(settings)}/**/*.parquet")
+    urls = [partition_url(settings, p) for p in found]
+    return scan_files(settings, urls).select(EnrichedStockRecord.names())
 
 
-def scan_files(files: str | list[str]) -> pl.LazyFrame:
-    """Partition files as one lazy table of today's columns: a file that predates an indicator
-    reads it as null, a column no longer registered is left out."""
-    schema = EnrichedStockRecord.polars_schema()
-    return pl.scan_parquet(
-        files,
-        hive_partitioning=True,
-        hive_schema={k: schema[k] for k in PARTITION_KEYS},
-        schema={n: schema[n] for n in file_columns()},
-        missing_columns="insert",
-        extra_columns="ignore",
-    ).select(EnrichedStockRecord.names())
+def scan_files(
+    settings: Settings, urls: list[str], schema: pl.Schema | None = None
+) -> pl.LazyFrame:
+    """Month files (``urls``, hive ``year``/``month`` in their paths) as one lazy table of the
+    file columns ``schema`` (the curated record's by default) plus ``year`` and ``month``: a
+    file that predates a column reads it as null, a column no longer wanted is left out. On a
+    local disk Polars scans them and prunes row groups by their statistics; on an object store
+    each is read through the lake's filesystem (its endpoint and region settings)."""
+    if schema is None:
+        record = EnrichedStockRecord.polars_schema()
+        schema = pl.Schema({n: record[n] for n in file_columns()})
+    hive = {"year": pl.Int32(), "month": pl.Int32()}
+    fs, _ = filesystem(urls[0], settings)
+    if is_local(fs):
+        return pl.scan_parquet(
+            urls,
+            hive_partitioning=True,
+            hive_schema=hive,
+            schema=schema,
+            missing_columns="insert",
+            extra_columns="ignore",
+        )
+    frames = []
+    for url in urls:
+        _, path = filesystem(url, settings)
+        year, month = (int(part.split("=", 1)[1]) for part in path.split("/")[-3:-1])
+        with fs.open(path, "rb") as handle:
+            rows = pl.read_parquet(handle)
+        frames.append(
+            rows.select(
+                (pl.col(n) if n in rows.columns else pl.lit(None)).cast(t).alias(n)
+                for n, t in schema.items()
+            ).with_columns(
+                pl.lit(year, pl.Int32).alias("year"), pl.lit(month, pl.Int32).alias("month")
+            )
+        )
+    return pl.concat(frames).lazy()
 
 
 def read_history(settings: Settings, wanted: pl.DataFrame, rows_before: int) -> pl.DataFrame:

@@ -153,7 +153,8 @@ class _Months:
         return groups
 
     def _scan(self, partitions: list[lake.Partition]) -> pl.LazyFrame:
-        return lake.scan_files([lake.partition_url(self.settings, p) for p in partitions])
+        urls = [lake.partition_url(self.settings, p) for p in partitions]
+        return lake.scan_files(self.settings, urls).select(EnrichedStockRecord.names())
 
     def read(self, group: list[lake.Partition]) -> pl.DataFrame:
         """The rows of a group of months: one scan of the months read whole, one joined to
