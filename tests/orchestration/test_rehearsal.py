@@ -392,8 +392,12 @@ def _warehouse_data(url: str) -> dict[str, list[tuple[Any, ...]]]:
         ):
             if table not in logs and column != "updated_at":
                 columns.setdefault(table, []).append(column)
+        # Ordered by every column: a key may hold several versions (the history table).
         return {
-            t: con.execute(f"SELECT {', '.join(c)} FROM {t} ORDER BY 1, 2").fetchall()
+            t: con.execute(
+                f"SELECT {', '.join(c)} FROM {t} ORDER BY "
+                + ", ".join(str(i) for i in range(1, len(c) + 1))
+            ).fetchall()
             for t, c in columns.items()
         }
 
