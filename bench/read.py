@@ -32,9 +32,8 @@ from fdp.calendar import next_sessions
 from fdp.config import Settings
 from fdp.data import read
 from fdp.quality.gate import Gate
-from fdp.records import StockRecord
 from fdp.sources.landing import RawZone
-from fdp.sources.simulator import SOURCE, land_simulated, simulate
+from fdp.sources.simulator import SOURCE, land_simulated, simulate, stock_records
 from fdp.sources.symbols import universe
 from fdp.transform import transform
 
@@ -141,7 +140,9 @@ def _build(
                 pl.col(p) * pl.Series(factor) for p in ("open", "high", "low", "close")
             )
             batch = pl.concat([today, fixed]).sort("symbol", "trade_date")
-            zone.land_parquet(SOURCE, day, _records(batch, day).to_arrow(), part=0)
+            zone.land_parquet(
+                SOURCE, day, stock_records(batch, f"bench-{day}", day).to_arrow(), part=0
+            )
             started = time.perf_counter()
             transform(settings, day, gate=_benchmark(settings, day))
             runs.append(time.perf_counter() - started)
@@ -152,24 +153,6 @@ def _build(
 def _back(bars: pl.DataFrame, day: dt.date) -> dt.date:
     earlier = bars.filter(pl.col("trade_date") < day)["trade_date"].unique().sort()
     return earlier[-LAG_SESSIONS]
-
-
-def _records(bars: pl.DataFrame, day: dt.date) -> pl.DataFrame:
-    """Simulated bars as the raw StockRecord rows of ``day``'s batch."""
-    return bars.select(
-        "symbol",
-        pl.col("trade_date").dt.strftime("%Y-%m-%d").alias("timestamp"),
-        "open",
-        "high",
-        "low",
-        "close",
-        "adjusted_close",
-        "volume",
-        "dividend_amount",
-        "split_coefficient",
-        pl.lit(f"bench-{day}").alias("source_file"),
-        pl.lit(day).alias("ingest_date"),
-    ).cast(StockRecord.polars_schema())
 
 
 def _size(url: str) -> int:

@@ -169,12 +169,10 @@ def maintained(settings: Settings) -> tuple[str, ...]:
                 f"{path}: the lake maintains indicator(s) {unknown}, not registered here",
                 hint="set FDP_INDICATORS to the module(s) declaring them, or install their package",
             )
-    elif partitions(settings):
+    else:  # version 1 (no file): what every partition holds; a new lake: everything
         names = set(indicators.columns())
         for partition in partitions(settings):
             names &= set(_file_columns(settings, partition))
-    else:
-        names = set(indicators.columns())
     return tuple(n for n in indicators.columns() if set(indicators.with_dependencies([n])) <= names)
 
 

@@ -280,7 +280,7 @@ def _land(
             if fmt == "json":
                 pending.append(writer.submit(_land_json, zone, ingest_date, p.symbols, bars))
             else:
-                table = _stock_records(bars, source_file, ingest_date).to_arrow()
+                table = stock_records(bars, source_file, ingest_date).to_arrow()
                 pending.append(writer.submit(_land_part, zone, ingest_date, table, part))
             if len(pending) > 1:
                 summary.files += pending.pop(0).result()
@@ -311,9 +311,7 @@ def _last_refreshed(rows: pl.DataFrame, ingest_date: dt.date) -> dt.date:
     return last if isinstance(last, dt.date) else ingest_date
 
 
-def _stock_records(
-    bars: pl.DataFrame, source_file: str, ingest_date: dt.date
-) -> Frame[StockRecord]:
+def stock_records(bars: pl.DataFrame, source_file: str, ingest_date: dt.date) -> Frame[StockRecord]:
     """Bars in the raw ``StockRecord`` shape, as the vendor parser would produce them."""
     days = bars["trade_date"].to_physical()
     values = days.to_numpy()

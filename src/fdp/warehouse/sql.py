@@ -458,11 +458,14 @@ PIPELINE_RUN_COLUMNS = (
 )
 
 
+def insert_values(d: Dialect, table: str, columns: Sequence[str]) -> str:
+    """One row's INSERT into ``table``, a parameter per column (values never enter the SQL)."""
+    marks = ", ".join("?" for _ in columns)
+    return d.params(f"INSERT INTO {table} ({_column_list(columns)}) VALUES ({marks})")
+
+
 def insert_pipeline_run(d: Dialect) -> str:
-    marks = ", ".join("?" for _ in PIPELINE_RUN_COLUMNS)
-    return d.params(
-        f"INSERT INTO {PIPELINE_RUNS} ({_column_list(PIPELINE_RUN_COLUMNS)}) VALUES ({marks})"
-    )
+    return insert_values(d, PIPELINE_RUNS, PIPELINE_RUN_COLUMNS)
 
 
 def delete_vendor_calls(d: Dialect) -> str:
@@ -495,8 +498,7 @@ DQ_COLUMNS = (
 
 
 def insert_dq_result(d: Dialect) -> str:
-    marks = ", ".join("?" for _ in DQ_COLUMNS)
-    return d.params(f"INSERT INTO {DQ_RESULTS} ({_column_list(DQ_COLUMNS)}) VALUES ({marks})")
+    return insert_values(d, DQ_RESULTS, DQ_COLUMNS)
 
 
 SYMBOL_COLUMNS = ("symbol", "name", "sector", "industry", "exchange", "currency", "updated_at")
@@ -507,8 +509,7 @@ def delete_symbol(d: Dialect) -> str:
 
 
 def insert_symbol(d: Dialect) -> str:
-    marks = ", ".join("?" for _ in SYMBOL_COLUMNS)
-    return d.params(f"INSERT INTO {DIM_SYMBOL} ({_column_list(SYMBOL_COLUMNS)}) VALUES ({marks})")
+    return insert_values(d, DIM_SYMBOL, SYMBOL_COLUMNS)
 
 
 def delete_symbols(d: Dialect) -> str:
@@ -558,8 +559,7 @@ def delete_history_run(d: Dialect) -> str:
 
 
 def insert_history(d: Dialect, names: Sequence[str]) -> str:
-    marks = ", ".join("?" for _ in names)
-    return d.params(f"INSERT INTO {HISTORY} ({_column_list(names)}) VALUES ({marks})")
+    return insert_values(d, HISTORY, names)
 
 
 CORPORATE_ACTIONS = "corporate_actions"
@@ -580,10 +580,7 @@ def delete_actions() -> str:
 
 
 def insert_actions(d: Dialect) -> str:
-    marks = ", ".join("?" for _ in ACTION_COLUMNS)
-    return d.params(
-        f"INSERT INTO {CORPORATE_ACTIONS} ({_column_list(ACTION_COLUMNS)}) VALUES ({marks})"
-    )
+    return insert_values(d, CORPORATE_ACTIONS, ACTION_COLUMNS)
 
 
 def rows_filter(symbols: int, start: bool, end: bool, alias: str) -> str:
